@@ -1,0 +1,1 @@
+"""Records to typed tables: explicit pyarrow schemas, normalisers, and the atomic Parquet writer."""

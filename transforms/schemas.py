@@ -1,0 +1,124 @@
+"""The single source of truth for column names and types of everything the lake stores.
+
+Nothing is left to pandas' type inference: an int column with a missing value would turn into
+float, a timestamp without a zone would shift windows. Timestamps are microsecond, UTC-aware.
+Enumerations (action, result, ...) are plain strings so a new value from a newer control plane is
+stored rather than rejected; unknown *fields* are counted as drift instead.
+
+SCHEMA_VERSION changes whenever a stored schema changes; it is recorded with every run.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+# The audit log's wire keys (snake_case, 2.24), in the order the API documents them.
+AUDIT_WIRE_FIELDS: tuple[str, ...] = (
+    "id",
+    "timestamp",
+    "tenant_id",
+    "subject",
+    "subject_type",
+    "source_ip",
+    "action",
+    "http_method",
+    "url",
+    "entity_type",
+    "entity_name",
+    "entity_id",
+    "result",
+    "http_status_code",
+    "cluster_name",
+    "cluster_id",
+    "request_id",
+    "metadata",
+)
+
+# Stored audit events. event_date is the hive partition key (from the directory name), not a
+# column inside the files. ingest_run_id and ingested_at are lineage: which run wrote the row.
+AUDIT_EVENTS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("event_time", UTC_TS, nullable=False),
+        pa.field("tenant_id", pa.string()),
+        pa.field("subject", pa.string()),
+        pa.field("subject_type", pa.string()),
+        pa.field("source_ip", pa.string()),
+        pa.field("action", pa.string()),
+        pa.field("http_method", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("entity_type", pa.string()),
+        pa.field("entity_name", pa.string()),
+        pa.field("entity_id", pa.string()),
+        pa.field("result", pa.string()),
+        pa.field("http_status_code", pa.int32()),
+        pa.field("cluster_id", pa.string()),
+        pa.field("cluster_name", pa.string()),
+        pa.field("request_id", pa.string()),
+        pa.field("metadata", pa.map_(pa.string(), pa.string())),
+        pa.field("event_id_derived", pa.bool_(), nullable=False),
+        pa.field("ingest_run_id", pa.string(), nullable=False),
+        pa.field("ingested_at", UTC_TS, nullable=False),
+    ],
+    metadata={"runai_ledger.schema_version": str(SCHEMA_VERSION), "runai_ledger.entity": "audit_events"},
+)
+
+# Records that failed validation, kept with the reason and the raw payload (never dropped).
+QUARANTINE = pa.schema(
+    [
+        pa.field("stream", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("window_start", UTC_TS, nullable=False),
+        pa.field("window_end", UTC_TS, nullable=False),
+        pa.field("page_offset", pa.int64()),
+        pa.field("record_index", pa.int64()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw", pa.string(), nullable=False),
+        pa.field("quarantined_at", UTC_TS, nullable=False),
+    ],
+    metadata={"runai_ledger.schema_version": str(SCHEMA_VERSION), "runai_ledger.entity": "quarantine"},
+)
+
+# One row per run and window (slice): what the API said, what we stored, what it cost.
+INGEST_RUNS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("stream", pa.string(), nullable=False),
+        pa.field("mode", pa.string(), nullable=False),
+        pa.field("window_start", UTC_TS, nullable=False),
+        pa.field("window_end", UTC_TS, nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("pages", pa.int64(), nullable=False),
+        pa.field("requests", pa.int64(), nullable=False),
+        pa.field("rows_received", pa.int64(), nullable=False),
+        pa.field("rows_written", pa.int64(), nullable=False),
+        pa.field("duplicates_dropped", pa.int64(), nullable=False),
+        pa.field("out_of_window", pa.int64(), nullable=False),
+        pa.field("quarantined", pa.int64(), nullable=False),
+        pa.field("retries", pa.int64(), nullable=False),
+        pa.field("throttled_429", pa.int64(), nullable=False),
+        pa.field("token_refreshes", pa.int64(), nullable=False),
+        pa.field("api_total", pa.int64()),
+        pa.field("total_mismatch", pa.bool_(), nullable=False),
+        pa.field("repaged", pa.bool_(), nullable=False),
+        pa.field("drift_fields", pa.map_(pa.string(), pa.int64())),
+        pa.field("files", pa.list_(pa.string())),
+        pa.field("error", pa.string()),
+        pa.field("started_at", UTC_TS, nullable=False),
+        pa.field("finished_at", UTC_TS, nullable=False),
+        pa.field("duration_s", pa.float64(), nullable=False),
+        pa.field("schema_version", pa.int32(), nullable=False),
+        pa.field("code_version", pa.string(), nullable=False),
+    ],
+    metadata={"runai_ledger.schema_version": str(SCHEMA_VERSION), "runai_ledger.entity": "ingest_runs"},
+)
+
+# Where each table lives inside the lake.
+AUDIT_EVENTS_DIR = "audit_events"
+QUARANTINE_DIR = "quarantine"
+INGEST_RUNS_DIR = "_ops/ingest_runs"
+STATE_DIR = "_state"

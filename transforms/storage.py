@@ -1,0 +1,206 @@
+"""All file I/O of the lake goes through :class:`Lake`, a thin layer over pyarrow.fs.
+
+Why one module: the lake starts on a local disk and moves to S3-compatible storage when a team
+outgrows one machine. Keeping every read, write, listing and rename here means that move changes
+one constructor argument, not the pipeline. Paths handed to Lake are relative, '/'-separated, and
+checked so that nothing taken from an API payload can climb out of the lake ('..', absolute
+paths, backslashes, NUL).
+
+Atomicity: on a local disk a file is written to a temporary sibling whose name does not end in
+``.parquet`` (so readers' globs never see it), flushed with fsync, renamed over the final name,
+and the directory is fsynced. On object stores a single PUT/multipart-complete is already atomic,
+so the final key is written directly.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from runai_extract.errors import ConfigError, StorageError
+
+_FORBIDDEN = ("\\", "\x00")
+
+
+class Lake:
+    """A root directory on some pyarrow filesystem, addressed with relative '/'-paths."""
+
+    def __init__(self, uri: str) -> None:
+        try:
+            if "://" in uri:
+                fs, root = pafs.FileSystem.from_uri(uri)
+            else:
+                fs, root = pafs.LocalFileSystem(), os.path.abspath(uri)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ConfigError(f"cannot open lake {uri!r}: {exc}") from exc
+        self.uri = uri
+        self.fs = fs
+        self.root = root.rstrip("/") or "/"
+        self.is_local = isinstance(fs, pafs.LocalFileSystem)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+    # -- paths -----------------------------------------------------------------
+    def full_path(self, rel: str) -> str:
+        """The filesystem path of ``rel``; rejects anything that could leave the lake."""
+        check_relative_path(rel)
+        return f"{self.root}/{rel}" if rel else self.root
+
+    def location(self, rel: str) -> str:
+        """Where DuckDB (or a person) finds ``rel``: an absolute path locally, a URI elsewhere."""
+        path = self.full_path(rel)
+        if self.is_local:
+            return path
+        scheme = self.uri.split("://", 1)[0]
+        return f"{scheme}://{path}"
+
+    # -- reading ---------------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        info = self.fs.get_file_info(self.full_path(rel))
+        return info.type != pafs.FileType.NotFound
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+        path = self.full_path(rel)
+        try:
+            with self.fs.open_input_stream(path) as stream:
+                return bytes(stream.read())
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if _is_not_found(exc):
+                return None
+            raise StorageError(f"cannot read {self.location(rel)}: {exc}") from exc
+
+    def list_files(self, rel_dir: str, suffix: str = ".parquet") -> list[str]:
+        """Relative paths of files under ``rel_dir`` (recursive) ending in ``suffix``, sorted."""
+        base = self.full_path(rel_dir)
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        try:
+            infos = self.fs.get_file_info(selector)
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.location(rel_dir)}: {exc}") from exc
+        prefix = self.root + "/"
+        found = [
+            info.path[len(prefix):]
+            for info in infos
+            if info.type == pafs.FileType.File and info.path.endswith(suffix)
+        ]
+        return sorted(found)
+
+    def file_size(self, rel: str) -> int:
+        return int(self.fs.get_file_info(self.full_path(rel)).size or 0)
+
+    # -- writing ---------------------------------------------------------------
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write ``data`` to ``rel`` atomically (readers see the old file or the new, never half)."""
+        with self.open_output(rel) as out:
+            out.write(data)
+
+    @contextmanager
+    def open_output(self, rel: str) -> Iterator[Any]:
+        """A writable stream whose content appears at ``rel`` only if the block exits cleanly."""
+        final = self.full_path(rel)
+        parent = final.rsplit("/", 1)[0]
+        try:
+            self.fs.create_dir(parent, recursive=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {parent}: {_reason(exc)}") from exc
+        target = f"{final}.tmp-{uuid.uuid4().hex}" if self.is_local else final
+        try:
+            stream = self.fs.open_output_stream(target)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.location(rel)}: {_reason(exc)}") from exc
+        try:
+            yield stream
+            stream.close()
+            if self.is_local:
+                _fsync_file(target)
+                self.fs.move(target, final)
+                _fsync_dir(parent)
+        except BaseException as exc:
+            _close_quietly(stream)
+            if self.is_local:
+                self._remove_if_present(target)
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot write {self.location(rel)}: {_reason(exc)}") from exc
+            raise
+
+    def delete(self, rel: str) -> None:
+        self._remove_if_present(self.full_path(rel))
+
+    def remove_stale_temporaries(self, rel_dir: str) -> int:
+        """Delete temporary files a crashed writer left under ``rel_dir``; returns how many."""
+        if not self.is_local:
+            return 0
+        base = self.full_path(rel_dir)
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        stale = [i.path for i in self.fs.get_file_info(selector) if ".tmp-" in i.path.rsplit("/", 1)[-1]]
+        for path in stale:
+            self._remove_if_present(path)
+        return len(stale)
+
+    def _remove_if_present(self, path: str) -> None:
+        try:
+            self.fs.delete_file(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if not _is_not_found(exc):
+                raise StorageError(f"cannot delete {path}: {_reason(exc)}") from exc
+
+
+def check_relative_path(rel: str) -> None:
+    """Raise ConfigError unless ``rel`` is a plain relative path inside the lake."""
+    if rel.startswith("/") or any(ch in rel for ch in _FORBIDDEN):
+        raise ConfigError(f"unsafe lake path {rel!r}")
+    if any(part in ("..", ".") for part in rel.split("/")):
+        raise ConfigError(f"unsafe lake path {rel!r}")
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # some filesystems refuse to open directories; the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        return  # fsync on a directory is unsupported on a few filesystems; nothing more to do
+    finally:
+        os.close(fd)
+
+
+def _close_quietly(stream: Any) -> None:
+    try:
+        stream.close()
+    except OSError:
+        return  # the original error is the one worth reporting
+
+
+def _is_not_found(exc: OSError) -> bool:
+    return exc.errno == errno.ENOENT or "not found" in str(exc).lower() or "No such file" in str(exc)
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC or "No space left" in str(exc):
+        return "no space left on the device"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) or "Read-only" in str(exc):
+        return "the lake is read-only or not writable"
+    return str(exc)
