@@ -99,6 +99,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         home=home,
         lake_uri=lake_uri,
         verify_tls=_env_bool(env, "RUNAI_VERIFY_TLS", True),
+        max_attempts=_env_int(env, "RUNAI_MAX_ATTEMPTS", Settings.max_attempts),
     )
     return settings.with_overrides(**overrides)
 
@@ -135,6 +136,16 @@ def _validated(settings: Settings) -> Settings:
     return settings
 
 
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -144,3 +155,40 @@ def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def settings_from_connection(
+    *,
+    host: str | None,
+    port: int | None,
+    schema: str | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from the fields of an Airflow Connection (host = base URL, login = id, password = secret).
+
+    Kept free of Airflow so it is tested like any other function: the DAG passes the fields in.
+    A host given as a full URL is used as-is; a bare host gets ``schema`` (or https) and the port.
+    The ledger home comes from the connection's extra ``ledger_home`` or RUNAI_LEDGER_HOME.
+    """
+    extra = dict(extra or {})
+    host = (host or "").strip()
+    if not host:
+        raise ConfigError("the Run:ai connection has no host; set it to the control-plane URL")
+    if "://" in host:
+        base_url = host
+        if port and urlsplit(host).port is None:
+            base_url = f"{host.rstrip('/')}:{port}"
+    else:
+        scheme = schema if schema in ("http", "https") else "https"
+        base_url = f"{scheme}://{host}" + (f":{port}" if port else "")
+    overrides: dict[str, Any] = {"base_url": base_url.rstrip("/"), "client_id": login, "client_secret": password}
+    if extra.get("ledger_home"):
+        overrides["home"] = extra["ledger_home"]
+    if extra.get("lake_uri"):
+        overrides["lake_uri"] = extra["lake_uri"]
+    if "verify_tls" in extra:
+        overrides["verify_tls"] = str(extra["verify_tls"]).lower() in ("1", "true", "yes")
+    return require_api(load_settings(env, **overrides))
