@@ -1,0 +1,43 @@
+-- Sign-ins, sign-outs and password resets, with a plain success flag: "who logged in, from where,
+-- and which attempts failed".
+--
+-- Actions are matched ignoring case and separators ('sign-in', 'Sign_In', 'signin'), because
+-- enumerations are stored as the API sent them. success is true only when the API reported
+-- 'Succeeded' and no HTTP error status; an attempt with a missing result counts as not successful,
+-- which is the safe reading for an access review.
+create or replace view compliance_sign_ins as
+
+with events as (
+    select * from audit_events
+),
+
+sign_ins as (
+    select *
+    from events
+    where regexp_replace(lower(action), '[^a-z]', '', 'g') in ('signin', 'signout', 'resetpassword')
+),
+
+final as (
+    select
+        event_id,
+        event_time,
+        event_date,
+        tenant_id,
+        subject,
+        subject_type,
+        source_ip,
+        action,
+        result,
+        http_status_code,
+        coalesce(lower(result) = 'succeeded' and coalesce(http_status_code < 400, true), false)
+            as success,
+        url,
+        cluster_name,
+        request_id,
+        metadata,
+        ingest_run_id
+    from sign_ins
+)
+
+select * from final
+order by event_time, event_id
