@@ -1,0 +1,33 @@
+"""A fake NVIDIA Run:ai control plane: a real HTTP server over a seeded, simulated tenant.
+
+Shipped with the product (``runai-ledger fake-server``) so anyone can try the ledger without a
+tenant, and used by the test suite as the server the extractor talks to over loopback.
+
+    FakeControlPlane   context manager: uvicorn in a background thread, ``base_url``, request log
+    serve_forever      the blocking variant for the CLI
+    FakeConfig         seed, size, credentials, ``now``, faults
+    FaultConfig        error rate/statuses, Retry-After form, latency, token lifetime,
+                       late arrivals, offset drift
+    TenantSimulator    the tenant's audit stream and the ground truth tests compare against
+
+Where the real API is silent the fake picks the stricter reading and says so: the audit-log
+window is inclusive at BOTH ends (``start <= timestamp <= end``), ties on the sort key are
+broken by id, and ``next`` is ``offset + len(page)`` only while more rows remain.
+"""
+
+from __future__ import annotations
+
+from runai_extract.fake.config import FakeConfig
+from runai_extract.fake.faults import FaultConfig
+from runai_extract.fake.requestlog import RequestRecord
+from runai_extract.fake.server import FakeControlPlane, serve_forever
+from runai_extract.fake.simulator import TenantSimulator
+
+__all__ = [
+    "FakeConfig",
+    "FakeControlPlane",
+    "FaultConfig",
+    "RequestRecord",
+    "TenantSimulator",
+    "serve_forever",
+]

@@ -1,0 +1,116 @@
+"""The HTTP surface of the fake control plane: a Starlette app speaking the 2.24 API.
+
+Routes: ``POST /api/v1/token`` and ``GET /api/v1/audit/log``. Everything else is 404 with the
+API's ``Error`` body (not Starlette's plain-text page), because clients parse error bodies.
+
+Order of checks on a data request, as a gateway in front of the real API does it: added
+latency, then an injected fault (a 429/5xx comes from the gateway before auth runs), then the
+bearer token (401), then parameter validation (400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runai_extract.fake.faults import FaultInjector
+from runai_extract.fake.filters import parse_audit_query
+from runai_extract.fake.problems import ApiProblem
+from runai_extract.fake.requestlog import RequestLog, RequestLogMiddleware
+from runai_extract.fake.simulator import TenantSimulator
+from runai_extract.fake.tokens import TokenIssuer
+
+JSON = "application/json"
+TOKEN_PATH = "/api/v1/token"
+AUDIT_LOG_PATH = "/api/v1/audit/log"
+
+
+class FakeApi:
+    """Request handlers over one tenant; the pieces are injected so tests can reach each."""
+
+    def __init__(
+        self, simulator: TenantSimulator, issuer: TokenIssuer, faults: FaultInjector, log: RequestLog
+    ) -> None:
+        self.simulator = simulator
+        self.issuer = issuer
+        self.faults = faults
+        self.log = log
+
+    def asgi_app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route(TOKEN_PATH, self.token, methods=["POST"]),
+                Route(AUDIT_LOG_PATH, self.audit_log, methods=["GET"]),
+            ],
+            middleware=[Middleware(RequestLogMiddleware, log=self.log)],
+            exception_handlers={
+                ApiProblem: _problem_response,
+                HTTPException: _http_exception_response,
+                Exception: _unexpected_error_response,
+            },
+        )
+
+    async def token(self, request: Request) -> Response:
+        """Exchange client or app credentials for a JWT (faults never apply to the token route)."""
+        granted = self.issuer.grant(await request.body(), self.faults.config.token_lifetime_s)
+        return _json(granted)
+
+    async def audit_log(self, request: Request) -> Response:
+        fault = await self._misbehave()
+        if fault is not None:
+            return fault
+        self.issuer.verify(request.headers.get("authorization"))
+        query = parse_audit_query(request.query_params.multi_items())
+        # Off the event loop: a filtered sort over a million rows takes a moment, and the
+        # loop must keep answering token requests and timing other requests' latency.
+        body = await run_in_threadpool(self.simulator.page_json, query)
+        if query.offset == 0:
+            # Offset drift: new rows land in this window after its first page went out.
+            self.simulator.drift(query, self.faults.drift_rows_for(query.window))
+        return Response(body, media_type=JSON)
+
+    async def _misbehave(self) -> Response | None:
+        latency = self.faults.config.latency_s
+        if latency > 0:
+            await asyncio.sleep(latency)
+        fault = self.faults.draw()
+        if fault is None:
+            return None
+        problem = ApiProblem(fault.status, fault.message)
+        return Response(problem.json(), status_code=fault.status, headers=fault.headers, media_type=JSON)
+
+
+def _json(payload: object) -> Response:
+    return Response(orjson.dumps(payload), media_type=JSON)
+
+
+async def _problem_response(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ApiProblem):  # registered for ApiProblem only; narrows the type
+        raise exc
+    return Response(exc.json(), status_code=exc.status, media_type=JSON)
+
+
+async def _http_exception_response(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 rendered as the API's Error body."""
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
+    messages = {404: "Resource not found.", 405: "Method not allowed."}
+    problem = ApiProblem(
+        exc.status_code,
+        messages.get(exc.status_code, str(exc.detail)),
+        f"{request.method} {request.url.path}",
+    )
+    return Response(problem.json(), status_code=exc.status_code, headers=exc.headers, media_type=JSON)
+
+
+async def _unexpected_error_response(request: Request, exc: Exception) -> Response:
+    """A bug in the fake still answers with the API's 500 Error body (and is logged by uvicorn)."""
+    return Response(ApiProblem(500, "Something went wrong.").json(), status_code=500, media_type=JSON)

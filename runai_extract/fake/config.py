@@ -1,0 +1,30 @@
+"""What a fake tenant looks like: its size, seed, credentials and the faults it injects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from runai_extract.fake.faults import FaultConfig
+
+
+@dataclass(frozen=True)
+class FakeConfig:
+    """Same seed + same ``now`` = the same tenant, row for row (ids included)."""
+
+    seed: int = 7
+    days: int = 3
+    events_per_day: int = 2000
+    client_id: str = "ledger-demo"
+    client_secret: str = field(default="ledger-demo-secret", repr=False)
+    tenant_id: str = "1001"
+    now: datetime | None = None  # aware UTC; None = the wall clock when the tenant is built
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+    def __post_init__(self) -> None:
+        if self.days < 0 or self.events_per_day < 0:
+            raise ValueError("days and events_per_day must not be negative")
+        if self.now is not None and self.now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware (UTC)")
+        if not self.client_id or not self.client_secret:
+            raise ValueError("client_id and client_secret must not be empty")

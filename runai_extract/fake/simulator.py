@@ -1,0 +1,191 @@
+"""The simulated tenant: its audit stream, what the API shows of it now, and the ground truth.
+
+Tests need two views of the same data: what a client could see *right now* (late arrivals are
+still hidden) and everything that exists. :class:`TenantSimulator` serves the first to the HTTP
+app and answers questions about both, so a test can say "the lake holds exactly these ids".
+
+Thread-safety: the server's loop thread serves pages and adds drift rows while a test thread
+asks for ground truth, so every public method holds one lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from runai_extract.fake.config import FakeConfig
+from runai_extract.fake.filters import AuditQuery, datetime_to_us
+from runai_extract.fake.generator import extra_rows, generate_stream, to_ms
+from runai_extract.fake.query import QueryEngine
+from runai_extract.fake.render import RowRenderer, WireRow, json_array, parse_rows, uuid_texts
+from runai_extract.fake.store import AuditStore, Columns
+
+LATE_SPAN = timedelta(hours=1)  # late rows land in the last hour of the stream (near watermarks)
+
+
+@dataclass
+class _Pending:
+    """Rows that exist but are not visible before ``visible_at`` (a monotonic time)."""
+
+    columns: Columns
+    delay_s: float
+    visible_at: float = math.inf  # set when the clock starts
+
+
+class TenantSimulator:
+    """A seeded tenant: deterministic for a given seed and ``now``."""
+
+    def __init__(self, config: FakeConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.now = _whole_ms(config.now or datetime.now(UTC))
+        self.start = self.now - timedelta(days=config.days)
+        self.tenant_id = config.tenant_id
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._extra_rng = np.random.default_rng([config.seed, 1])
+        count = config.days * config.events_per_day
+        self._world, columns = generate_stream(
+            config.seed, config.tenant_id, to_ms(self.start), to_ms(self.now), count
+        )
+        self._store = AuditStore(columns)
+        self._engine = QueryEngine(self._store, self._world.tables)
+        self._renderer = RowRenderer(self._world.tables)
+        self._pending: list[_Pending] = []
+        faults = config.faults
+        if faults.late_arrivals:
+            late_start = max(self.start, self.now - LATE_SPAN)
+            self._pending.append(
+                _Pending(
+                    self._extra(faults.late_arrivals, to_ms(late_start), to_ms(self.now)),
+                    faults.late_arrival_delay_s,
+                )
+            )
+
+    # -- serving --------------------------------------------------------------------------------
+    def page_json(self, query: AuditQuery) -> bytes:
+        """The full ``GET /api/v1/audit/log`` body; ``next`` only while more rows remain."""
+        with self._lock:
+            self._release_due()
+            selection = self._engine.select(query)
+            rows = self._renderer.render(self._store, selection.positions)
+        following = query.offset + len(rows)
+        more = b'"next":%d,' % following if following < selection.total else b""
+        return b'{"total":%d,%s"audit_logs":%s}' % (selection.total, more, json_array(rows))
+
+    def start_clock(self) -> None:
+        """Start the late-arrival countdown (the server calls this when it starts accepting)."""
+        with self._lock:
+            now = self._clock()
+            for pending in self._pending:
+                if pending.visible_at == math.inf:
+                    pending.visible_at = now + pending.delay_s
+
+    def add_rows(
+        self, count: int, start: datetime | None = None, end: datetime | None = None, *, delay_s: float = 0.0
+    ) -> list[str]:
+        """Add ``count`` rows with timestamps in [start, end] (default: the whole stream).
+
+        With ``delay_s`` > 0 they stay hidden that long (a late write); otherwise they are
+        visible at once (the drift fault). Returns the new ids.
+        """
+        start, end = start or self.start, end or self.now
+        if start > end:
+            raise ValueError("start must not be after end")
+        with self._lock:
+            columns = self._extra(count, to_ms(start), to_ms(end))
+            if delay_s > 0:
+                self._pending.append(_Pending(columns, delay_s, self._clock() + delay_s))
+            else:
+                self._store.insert(columns)
+            return _ids(columns)
+
+    def drift(self, query: AuditQuery, count: int) -> list[str]:
+        """Insert ``count`` visible rows inside the query's window, as new writes would."""
+        first_ms, last_ms = -(-query.start_us // 1000), query.end_us // 1000
+        if count <= 0 or first_ms > last_ms:
+            return []
+        with self._lock:
+            columns = self._extra(count, first_ms, last_ms)
+            self._store.insert(columns)
+            return _ids(columns)
+
+    # -- ground truth ---------------------------------------------------------------------------
+    def count(
+        self, start: datetime | None = None, end: datetime | None = None, *, include_late: bool = True
+    ) -> int:
+        return len(self.audit_ids(start, end, include_late=include_late))
+
+    def audit_ids(
+        self, start: datetime | None = None, end: datetime | None = None, *, include_late: bool = True
+    ) -> set[str]:
+        """Ids with start <= timestamp <= end; ``include_late=False``: only those visible now."""
+        start_us, end_us = datetime_to_us(start or self.start), datetime_to_us(end or self.now)
+        with self._lock:
+            self._release_due()
+            stores = [self._store]
+            if include_late:
+                stores.extend(AuditStore(pending.columns) for pending in self._pending)
+            ids: set[str] = set()
+            for store in stores:
+                lo, hi = store.window(start_us, end_us)
+                ids.update(uuid_texts(store.column("id_hi")[lo:hi], store.column("id_lo")[lo:hi]))
+        return ids
+
+    def audit_rows(
+        self, start: datetime | None = None, end: datetime | None = None, *, include_late: bool = True
+    ) -> list[WireRow]:
+        """Wire rows in canonical (timestamp, id) order, exactly as the API would render them."""
+        query = AuditQuery(datetime_to_us(start or self.start), datetime_to_us(end or self.now))
+        with self._lock:
+            self._release_due()
+            rows = self._window_rows(self._store, query)
+            if include_late:
+                for pending in self._pending:
+                    rows.extend(self._window_rows(AuditStore(pending.columns), query))
+        return sorted(rows, key=lambda row: (row["timestamp"], row["id"]))
+
+    def late_ids(self) -> set[str]:
+        """Ids still hidden from the API."""
+        with self._lock:
+            self._release_due()
+            return {row_id for pending in self._pending for row_id in _ids(pending.columns)}
+
+    def bursts(self, min_size: int = 20) -> list[tuple[datetime, int]]:
+        """(timestamp, row count) of every visible millisecond shared by at least ``min_size`` rows."""
+        with self._lock:
+            stamps, counts = np.unique(self._store.column("ts_ms"), return_counts=True)
+        big = counts >= min_size
+        return [
+            (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=stamp), count)
+            for stamp, count in zip(stamps[big].tolist(), counts[big].tolist(), strict=True)
+        ]
+
+    # -- internals ------------------------------------------------------------------------------
+    def _extra(self, count: int, start_ms: int, end_ms: int) -> Columns:
+        return extra_rows(self._world, self._extra_rng, count, start_ms, end_ms)
+
+    def _release_due(self) -> None:
+        now = self._clock()
+        due = [pending for pending in self._pending if pending.visible_at <= now]
+        for pending in due:
+            self._store.insert(pending.columns)
+            self._pending.remove(pending)
+
+    def _window_rows(self, store: AuditStore, query: AuditQuery) -> list[WireRow]:
+        lo, hi = store.window(query.start_us, query.end_us)
+        return parse_rows(self._renderer.render(store, np.arange(lo, hi, dtype=np.int64)))
+
+
+def _ids(columns: Columns) -> list[str]:
+    return uuid_texts(columns["id_hi"], columns["id_lo"])
+
+
+def _whole_ms(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
