@@ -129,8 +129,8 @@ def _validated(settings: Settings) -> Settings:
             raise ConfigError("RUNAI_BASE_URL must not carry credentials; use RUNAI_CLIENT_ID/SECRET")
     if not 1 <= settings.page_size <= 1000:
         raise ConfigError(f"page size must be 1..1000 (the API's cap), got {settings.page_size}")
-    if settings.slice_length <= timedelta(0) or settings.overlap < timedelta(0):
-        raise ConfigError("slice length must be positive and overlap non-negative")
+    if settings.slice_length < timedelta(minutes=1) or settings.overlap < timedelta(0):
+        raise ConfigError("slice length must be at least a minute and overlap non-negative")
     if settings.max_attempts < 1 or settings.concurrency < 1:
         raise ConfigError("max attempts and concurrency must be at least 1")
     return settings
