@@ -96,6 +96,7 @@ INGEST_RUNS = pa.schema(
         pa.field("requests", pa.int64(), nullable=False),
         pa.field("rows_received", pa.int64(), nullable=False),
         pa.field("rows_written", pa.int64(), nullable=False),
+        pa.field("rows_new", pa.int64(), nullable=False),
         pa.field("duplicates_dropped", pa.int64(), nullable=False),
         pa.field("out_of_window", pa.int64(), nullable=False),
         pa.field("quarantined", pa.int64(), nullable=False),

@@ -1,0 +1,363 @@
+"""Deterministic, atomic Parquet files in the lake, and the small tables that describe a run.
+
+Why deterministic names: a window that is redone (crash before the watermark moved, a manual
+backfill) must overwrite its own earlier file rather than add a second copy, so every path is a
+pure function of the stream, the window and, for evidence that must not be overwritten by a
+later run (quarantine, run records), the run id.
+
+Why atomic: a reader (DuckDB views, the verify command) must never see half a file. All bytes go
+through :meth:`Lake.open_output`, which publishes the file only when the block exits cleanly.
+
+Why fixed writer options: zstd, statistics and page checksums on, no wall-clock values in the
+file. The same table and library version give the same bytes, which the hash-chained manifests
+and deterministic export bundles rely on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from runai_extract.errors import StorageError
+from transforms.schemas import AUDIT_EVENTS_DIR, INGEST_RUNS, INGEST_RUNS_DIR, QUARANTINE, QUARANTINE_DIR
+from transforms.storage import Lake
+
+if TYPE_CHECKING:
+    from transforms.audit import QuarantinedRecord
+
+__all__ = [
+    "WRITER_OPTIONS",
+    "ParquetStreamWriter",
+    "WrittenFile",
+    "audit_file_path",
+    "ingest_run_path",
+    "ingest_run_table",
+    "quarantine_file_path",
+    "quarantine_table",
+    "read_event_ids",
+    "write_table",
+]
+
+# Options that change the bytes of a file. Dictionary encoding and statistics help DuckDB skip
+# row groups; page checksums let `verify` tell corruption from tampering.
+WRITER_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 1,
+    "write_statistics": True,
+    "use_dictionary": True,
+    "write_page_checksum": True,
+    "version": "2.6",
+}
+
+_STAMP = "%Y%m%dT%H%M%S%fZ"
+# Path segments we put into names ourselves (stream, run id): no separators, no surprises.
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,199}")
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """A file that now exists in the lake."""
+
+    path: str
+    rows: int
+    bytes: int
+
+
+# -- paths -----------------------------------------------------------------------------------------
+def audit_file_path(window_start: datetime, window_end: datetime) -> str:
+    """Where the audit events of one window slice live; the same slice always maps to one file.
+
+    The hive partition is the UTC date of the slice start. Callers slice windows at midnight, so
+    a slice ending later than the next midnight is a bug and is refused.
+    """
+    start, end = _window(window_start, window_end)
+    next_midnight = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=1)
+    if end > next_midnight:
+        raise ValueError(f"window {start.isoformat()} .. {end.isoformat()} crosses midnight UTC")
+    return f"{AUDIT_EVENTS_DIR}/event_date={start:%Y-%m-%d}/part-{_stamp(start)}-{_stamp(end)}.parquet"
+
+
+def quarantine_file_path(
+    stream: str, run_id: str, window_start: datetime, window_end: datetime, part: int
+) -> str:
+    """Quarantine evidence per run: a later run must not overwrite what an earlier one rejected."""
+    start, end = _window(window_start, window_end)
+    if part < 0:
+        raise ValueError(f"part must be >= 0, got {part}")
+    name = f"part-{_stamp(start)}-{_stamp(end)}-{_segment(run_id, 'run_id')}-{part:05d}.parquet"
+    return f"{QUARANTINE_DIR}/stream={_segment(stream, 'stream')}/{name}"
+
+
+def ingest_run_path(stream: str, run_id: str, window_start: datetime, window_end: datetime) -> str:
+    """One run record per run and window; reruns add a record rather than rewriting history."""
+    start, end = _window(window_start, window_end)
+    name = f"part-{_stamp(start)}-{_stamp(end)}-{_segment(run_id, 'run_id')}.parquet"
+    return f"{INGEST_RUNS_DIR}/stream={_segment(stream, 'stream')}/{name}"
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime(_STAMP)
+
+
+def _segment(value: str, name: str) -> str:
+    if not _SEGMENT.fullmatch(value):
+        raise ValueError(f"{name} {value!r} is not usable in a file name (letters, digits, _.:+- only)")
+    return value
+
+
+def _window(window_start: datetime, window_end: datetime) -> tuple[datetime, datetime]:
+    start, end = _utc(window_start, "window_start"), _utc(window_end, "window_end")
+    if end <= start:
+        raise ValueError(f"empty window {start.isoformat()} .. {end.isoformat()}")
+    return start, end
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    """Naive datetimes are a bug (they shift windows by the host's offset); aware ones become UTC."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+# -- writing ---------------------------------------------------------------------------------------
+class ParquetStreamWriter:
+    """Append tables to one Parquet file that appears atomically when the ``with`` block ends.
+
+    Each write() becomes a row group. Callers that write small pages can pass ``row_group_rows``
+    to gather writes into row groups of at least that many rows (fewer, larger row groups read
+    faster in DuckDB and compress better) at the cost of holding that many rows in memory.
+
+    The file is opened on the first non-empty write, so a window with no rows produces no file
+    unless ``allow_empty`` asks for a schema-only one (``produced`` says which). On an exception
+    inside the ``with`` block nothing appears and no temporary is left behind.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        rel_path: str,
+        schema: pa.Schema,
+        *,
+        allow_empty: bool = False,
+        row_group_rows: int = 0,
+    ) -> None:
+        lake.full_path(rel_path)  # validates the path before any work is done
+        self.lake = lake
+        self.rel_path = rel_path
+        self.schema = schema
+        self.allow_empty = allow_empty
+        self.row_group_rows = row_group_rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self.rows = 0
+        self.bytes = 0
+        self.path: str | None = None
+        self._stack: ExitStack | None = None
+        self._sink: Any = None
+        self._writer: pq.ParquetWriter | None = None
+        self._closed = False
+
+    def __enter__(self) -> ParquetStreamWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self._abort(exc)
+
+    def write(self, table: pa.Table) -> None:
+        """Append ``table`` as a row group; it must have exactly the writer's schema."""
+        if self._closed:
+            raise ValueError(f"writer for {self.rel_path} is closed")
+        if not table.schema.equals(self.schema):
+            raise ValueError(
+                f"table schema does not match {self.rel_path}:\n{table.schema}\n!=\n{self.schema}"
+            )
+        if table.num_rows == 0:
+            return
+        self.rows += table.num_rows
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = self._pending[0] if len(self._pending) == 1 else pa.concat_tables(self._pending)
+        self._pending, self._pending_rows = [], 0
+        self._open().write_table(table)  # Arrow still splits beyond its 1Mi-row default
+
+    @property
+    def produced(self) -> bool:
+        """True once close() published a file; False for an empty writer without ``allow_empty``."""
+        return self.path is not None
+
+    @property
+    def written(self) -> WrittenFile | None:
+        """The published file, or None (not closed yet, or nothing to write)."""
+        return None if self.path is None else WrittenFile(self.path, self.rows, self.bytes)
+
+    def close(self) -> None:
+        """Publish the file (or nothing when empty and not ``allow_empty``)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._flush()
+        if self._writer is None and self.allow_empty:
+            self._open()
+        if self._writer is None or self._stack is None:
+            return
+        try:
+            self._writer.close()
+            self.bytes = int(self._sink.tell())
+        except BaseException as exc:
+            self._stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._stack.close()
+        self.path = self.rel_path
+
+    def _open(self) -> pq.ParquetWriter:
+        if self._writer is not None:
+            return self._writer
+        stack = ExitStack()
+        self._sink = stack.enter_context(self.lake.open_output(self.rel_path))
+        try:
+            self._writer = pq.ParquetWriter(self._sink, self.schema, **WRITER_OPTIONS)
+        except BaseException as exc:
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._stack = stack
+        return self._writer
+
+    def _abort(self, exc: BaseException) -> None:
+        """Drop the temporary; the caller's exception is the one that propagates."""
+        self._closed = True
+        self._pending = []
+        if self._stack is None or self.path is not None:
+            return
+        if self._writer is not None:
+            _close_writer_quietly(self._writer)
+        self._stack.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def _close_writer_quietly(writer: pq.ParquetWriter) -> None:
+    try:
+        writer.close()
+    except (OSError, pa.ArrowException):
+        return  # the file is being discarded; the error that made us discard it is the one to report
+
+
+def write_table(lake: Lake, rel_path: str, table: pa.Table) -> WrittenFile:
+    """Write one table as one file (quarantine, run records); an empty table gives an empty file."""
+    with ParquetStreamWriter(lake, rel_path, table.schema, allow_empty=True) as writer:
+        writer.write(table)
+    return WrittenFile(rel_path, writer.rows, writer.bytes)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def read_event_ids(lake: Lake, rel_paths: Sequence[str]) -> set[str]:
+    """The event_id values stored in ``rel_paths``, reading that one column only.
+
+    Used to drop rows a window already stored (overlapping re-reads). One multi-threaded dataset
+    scan over all files is far faster than opening them one by one.
+    """
+    if not rel_paths:
+        return set()
+    paths = [lake.full_path(rel) for rel in rel_paths]
+    schema = pa.schema([pa.field("event_id", pa.string())])
+    try:
+        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=lake.fs)
+        column = dataset.to_table(columns=["event_id"]).column("event_id")
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(
+            f"cannot read event ids from {len(paths)} file(s) under {lake.uri}: {exc}"
+        ) from exc
+    return set(column.unique().to_pylist()) - {None}
+
+
+# -- run tables ------------------------------------------------------------------------------------
+def quarantine_table(
+    records: Sequence[QuarantinedRecord],
+    *,
+    stream: str,
+    run_id: str,
+    window_start: datetime,
+    window_end: datetime,
+    page_offset: int | None,
+    quarantined_at: datetime,
+) -> pa.Table:
+    """The QUARANTINE rows for one page's rejected records: what, why, and where it came from."""
+    start, end = _window(window_start, window_end)
+    at = _utc(quarantined_at, "quarantined_at")
+    n = len(records)
+    columns: dict[str, list[Any]] = {
+        "stream": [stream] * n,
+        "run_id": [run_id] * n,
+        "window_start": [start] * n,
+        "window_end": [end] * n,
+        "page_offset": [page_offset] * n,
+        "record_index": [r.record_index for r in records],
+        "reason": [r.reason for r in records],
+        "raw": [r.raw for r in records],
+        "quarantined_at": [at] * n,
+    }
+    return _table(QUARANTINE, columns)
+
+
+def ingest_run_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """INGEST_RUNS rows; a missing required key or an unknown one is a ValueError naming it.
+
+    Strict on purpose: a typo in a key would otherwise silently store a null in the one table
+    that proves completeness.
+    """
+    required = [f.name for f in INGEST_RUNS if not f.nullable]
+    known = set(INGEST_RUNS.names)
+    for i, row in enumerate(rows):
+        missing = [name for name in required if name not in row]
+        if missing:
+            raise ValueError(f"ingest run row {i}: missing required key(s) {', '.join(missing)}")
+        unknown = sorted(set(row) - known)
+        if unknown:
+            raise ValueError(f"ingest run row {i}: unknown key(s) {', '.join(unknown)}")
+    columns = {f.name: [_run_value(f, row.get(f.name), i) for i, row in enumerate(rows)] for f in INGEST_RUNS}
+    return _table(INGEST_RUNS, columns)
+
+
+def _run_value(field: pa.Field, value: Any, row: int) -> Any:
+    """Aware datetimes become UTC; drift maps are sorted so the same run gives the same bytes."""
+    if value is None:
+        if not field.nullable:
+            raise ValueError(f"ingest run row {row}: {field.name} must not be null")
+        return None
+    if pa.types.is_timestamp(field.type):
+        return _utc(value, f"ingest run row {row}: {field.name}")
+    if pa.types.is_map(field.type):
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                f"ingest run row {row}: {field.name} must be a mapping, got {type(value).__name__}"
+            )
+        return sorted(value.items())
+    return value
+
+
+def _table(schema: pa.Schema, columns: Mapping[str, list[Any]]) -> pa.Table:
+    arrays = []
+    for f in schema:
+        try:
+            arrays.append(pa.array(columns[f.name], type=f.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise ValueError(f"{schema.metadata[b'runai_ledger.entity'].decode()}.{f.name}: {exc}") from exc
+    return pa.Table.from_arrays(arrays, schema=schema)
