@@ -184,7 +184,11 @@ def settings_from_connection(
     else:
         scheme = schema if schema in ("http", "https") else "https"
         base_url = f"{scheme}://{host}" + (f":{port}" if port else "")
-    overrides: dict[str, Any] = {"base_url": base_url.rstrip("/"), "client_id": login, "client_secret": password}
+    overrides: dict[str, Any] = {
+        "base_url": base_url.rstrip("/"),
+        "client_id": login,
+        "client_secret": password,
+    }
     if extra.get("ledger_home"):
         overrides["home"] = extra["ledger_home"]
     if extra.get("lake_uri"):

@@ -17,7 +17,12 @@ def require_utc(value: datetime, what: str) -> datetime:
     """Return ``value`` converted to UTC, refusing naive datetimes (their zone is a guess)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ConfigError(f"{what} must be a timezone-aware datetime, got naive {value.isoformat()}")
-    return value.astimezone(UTC)
+    utc = value.astimezone(UTC)
+    # Rebuild as a plain datetime: subclasses (pendulum's DateTime, which Airflow hands to tasks)
+    # lose a stdlib tzinfo when deep-copied, and that turned an aware time naive downstream.
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=UTC
+    )
 
 
 def format_api_time(value: datetime) -> str:

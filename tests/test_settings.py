@@ -11,8 +11,12 @@ from runai_extract.settings import load_settings, require_api, settings_from_con
 
 
 def test_env_then_flags(tmp_path: Path) -> None:
-    env = {"RUNAI_BASE_URL": "https://acme.run.ai/", "RUNAI_CLIENT_ID": "svc", "RUNAI_CLIENT_SECRET": "hunter2",
-           "RUNAI_LEDGER_HOME": str(tmp_path)}
+    env = {
+        "RUNAI_BASE_URL": "https://acme.run.ai/",
+        "RUNAI_CLIENT_ID": "svc",
+        "RUNAI_CLIENT_SECRET": "hunter2",
+        "RUNAI_LEDGER_HOME": str(tmp_path),
+    }
     settings = load_settings(env, client_id="other")
     assert settings.base_url == "https://acme.run.ai"
     assert settings.client_id == "other"
@@ -57,9 +61,18 @@ def test_tls_verification_off_takes_an_explicit_setting(tmp_path: Path) -> None:
         ("127.0.0.1", 8765, "http", "http://127.0.0.1:8765"),
     ],
 )
-def test_connection_fields(host: str, port: int | None, schema: str | None, expected: str, tmp_path: Path) -> None:
-    settings = settings_from_connection(host=host, port=port, schema=schema, login="svc", password="pw",
-                                        extra={"ledger_home": str(tmp_path)}, env={})
+def test_connection_fields(
+    host: str, port: int | None, schema: str | None, expected: str, tmp_path: Path
+) -> None:
+    settings = settings_from_connection(
+        host=host,
+        port=port,
+        schema=schema,
+        login="svc",
+        password="pw",
+        extra={"ledger_home": str(tmp_path)},
+        env={},
+    )
     assert settings.base_url == expected
     assert settings.home == tmp_path
     assert settings.client_secret.reveal() == "pw"

@@ -36,7 +36,9 @@ def hold_lock() -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
     children: list[subprocess.Popen[str]] = []
 
     def _hold(lake_dir: Path) -> subprocess.Popen[str]:
-        child = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lake_dir)], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(lake_dir)], stdout=subprocess.PIPE, text=True
+        )
         children.append(child)
         assert child.stdout is not None and child.stdout.readline().strip() == "held"
         return child
@@ -62,15 +64,15 @@ def test_watermark_round_trip_and_never_backwards(tmp_path: Path) -> None:
 def test_unreadable_state_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "_state").mkdir()
     (tmp_path / "_state" / "audit.json").write_text("{not json")
-    with pytest.raises(StateError, match="audit.json is unreadable"):
+    with pytest.raises(StateError, match=r"audit\.json is unreadable"):
         StateStore(Lake(str(tmp_path))).read("audit")
 
 
 def test_second_writer_is_told_who_holds_the_lock(tmp_path: Path, hold_lock: HoldLock) -> None:
     child = hold_lock(tmp_path)
-    with pytest.raises(LockHeldError, match=rf"another sync of stream 'audit' is running \(pid {child.pid}"):
-        with writer_lock(Lake(str(tmp_path)), "audit"):
-            pass
+    expected = rf"another sync of stream 'audit' is running \(pid {child.pid}"
+    with pytest.raises(LockHeldError, match=expected), writer_lock(Lake(str(tmp_path)), "audit"):
+        pass
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path, hold_lock: HoldLock) -> None:

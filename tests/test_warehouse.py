@@ -213,6 +213,7 @@ def run_record(
         "requests": 2,
         "rows_received": 4,
         "rows_written": 4,
+        "rows_new": 4,
         "duplicates_dropped": 0,
         "out_of_window": 0,
         "quarantined": 0,
@@ -805,7 +806,7 @@ def test_ingest_runs(populated: Path) -> None:
     assert got[2]["error"] == "boom"
     expected = [
         "stream", "run_id", "mode", "window_start", "window_end", "status", "pages", "requests",
-        "rows_received", "rows_written", "duplicates_dropped", "out_of_window", "quarantined", "retries",
+        "rows_received", "rows_written", "rows_new", "duplicates_dropped", "out_of_window", "quarantined", "retries",
         "throttled_429", "token_refreshes", "api_total", "total_mismatch", "repaged", "drift_fields",
         "error", "started_at", "finished_at", "duration_s",
     ]  # fmt: skip

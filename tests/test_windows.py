@@ -225,3 +225,17 @@ def test_format_then_parse_round_trips_to_the_millisecond(value: datetime) -> No
     assert parse_api_time(format_api_time(value)) == value.replace(
         microsecond=value.microsecond // 1000 * 1000
     )
+
+
+def test_pendulum_times_from_airflow_stay_aware_after_a_deep_copy() -> None:
+    """Airflow passes data_interval_end as a pendulum DateTime; copies of the window must stay aware."""
+    import copy
+
+    import pendulum
+
+    window = Window(
+        pendulum.datetime(2026, 11, 20, 12, tz="UTC"), pendulum.datetime(2026, 11, 20, 13, tz="UTC")
+    )
+    copied = copy.deepcopy(window)
+    assert type(copied.end) is datetime
+    assert copied.end.utcoffset() == timedelta(0)

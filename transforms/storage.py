@@ -90,7 +90,7 @@ class Lake:
             raise StorageError(f"cannot list {self.location(rel_dir)}: {exc}") from exc
         prefix = self.root + "/"
         found = [
-            info.path[len(prefix):]
+            info.path[len(prefix) :]
             for info in infos
             if info.type == pafs.FileType.File and info.path.endswith(suffix)
         ]

@@ -29,6 +29,7 @@ renamed as (
         cast(requests as bigint) as requests,
         cast(rows_received as bigint) as rows_received,
         cast(rows_written as bigint) as rows_written,
+        cast(rows_new as bigint) as rows_new,
         cast(duplicates_dropped as bigint) as duplicates_dropped,
         cast(out_of_window as bigint) as out_of_window,
         cast(quarantined as bigint) as quarantined,

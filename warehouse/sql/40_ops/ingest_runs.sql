@@ -33,6 +33,7 @@ final as (
         requests,
         rows_received,
         rows_written,
+        rows_new,
         duplicates_dropped,
         out_of_window,
         quarantined,

@@ -1,0 +1,103 @@
+"""The demo: the whole pipeline against the embedded fake control plane, and what a newcomer wants to see.
+
+Two drivers share this module: ``runai-ledger demo`` syncs through the library directly (no
+Airflow), and ``make demo`` (dags/demo_airflow.py) runs the Airflow DAG. Both end with
+:func:`print_demo_report`, which reads only the warehouse views, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+
+from runai_extract.settings import Settings, load_settings
+
+DEMO_CLIENT_ID = "ledger-demo"
+DEMO_CLIENT_SECRET = "ledger-demo-secret"  # the fake's own demo credential, not a real secret
+
+REPORT_QUERIES: tuple[tuple[str, str], ...] = (
+    ("rows ingested per day", "SELECT * FROM ingest_daily ORDER BY 1"),
+    (
+        "runs (latest first)",
+        "SELECT run_id, mode, count(*) AS windows, sum(rows_received) AS received, sum(rows_new) AS new_rows, "
+        "sum(duplicates_dropped) AS duplicates, sum(quarantined) AS quarantined, sum(requests) AS requests, "
+        "string_agg(DISTINCT status, ',') AS status FROM ingest_runs GROUP BY run_id, mode "
+        "ORDER BY max(finished_at) DESC LIMIT 10",
+    ),
+    ("compliance_sign_ins", "SELECT * FROM compliance_sign_ins ORDER BY event_time, event_id LIMIT 5"),
+    (
+        "compliance_failed_actions",
+        "SELECT * FROM compliance_failed_actions ORDER BY event_time, event_id LIMIT 5",
+    ),
+    (
+        "compliance_privileged_changes",
+        "SELECT * FROM compliance_privileged_changes ORDER BY event_time, event_id LIMIT 5",
+    ),
+    (
+        "compliance_entity_changes (one entity's change log)",
+        "SELECT * FROM compliance_entity_changes WHERE entity_id = "
+        "(SELECT entity_id FROM compliance_entity_changes GROUP BY entity_id ORDER BY count(*) DESC, entity_id LIMIT 1) "
+        "ORDER BY change_seq",
+    ),
+)
+
+
+def demo_settings(home: Path, base_url: str) -> Settings:
+    return load_settings(
+        {},
+        home=home,
+        base_url=base_url,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+    )
+
+
+@contextmanager
+def fake_control_plane(days: int, seed: int) -> Iterator[str]:
+    """Start the fake on a free loopback port for the block; yields its base URL."""
+    from runai_extract.fake import FakeConfig, FakeControlPlane
+
+    config = FakeConfig(seed=seed, days=days, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET)
+    with FakeControlPlane(config, port=0) as fake:
+        yield fake.base_url
+
+
+def run_cli_demo(home: Path, *, days: int, seed: int) -> None:
+    """Sync the fake's history twice (the second adds nothing) and print the report."""
+    from runai_extract.pipeline import sync_audit
+    from runai_extract.progress import terminal_progress
+    from runai_extract.report import print_summary
+    from transforms.storage import Lake
+    from warehouse.build import ensure_views
+
+    console = Console()
+    with fake_control_plane(days, seed) as base_url:
+        settings = demo_settings(home, base_url)
+        console.print(f"fake Run:ai control plane at {base_url}; ledger home {settings.home}")
+        for attempt in ("first sync", "second sync (must add nothing)"):
+            console.rule(attempt)
+            with terminal_progress() as progress:
+                summary = sync_audit(settings, progress=progress)
+            print_summary(summary, console)
+        ensure_views(settings.warehouse_path, Lake(settings.lake_uri))
+    print_demo_report(settings, console)
+
+
+def print_demo_report(settings: Settings, console: Console | None = None) -> None:
+    """Print the views a newcomer wants to see, through the same read-only path as `runai-ledger query`."""
+    from warehouse.query import render, run_query
+
+    out = console or Console()
+    for title, sql in REPORT_QUERIES:
+        out.rule(title)
+        table = run_query(settings.warehouse_path, sql)
+        render(table, "table", sys.stdout)
+    out.rule("try it yourself")
+    example = '"select action, result, count(*) from audit_events group by all order by 3 desc"'
+    out.print(f"RUNAI_LEDGER_HOME={os.path.relpath(settings.home)} runai-ledger query {example}")
+    out.print(f"or open {settings.warehouse_path} in any DuckDB client.")

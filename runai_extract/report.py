@@ -1,0 +1,117 @@
+"""What the CLI prints after a run and for ``status``: short, plain, readable by a newcomer.
+
+Status reads the lake directly (state files and run records through DuckDB with bound
+parameters), so it works even before the warehouse views exist.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from runai_extract.pipeline import SyncSummary
+from runai_extract.settings import Settings
+from runai_extract.state import StateStore, format_utc
+from transforms.schemas import INGEST_RUNS_DIR, QUARANTINE_DIR
+from transforms.storage import Lake
+
+STREAMS = ("audit",)
+
+
+def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
+    out = console or Console()
+    data = summary.to_dict()
+    if not summary.slices:
+        out.print(f"{summary.stream} {summary.mode}: nothing to do (watermark {data['watermark_after']})")
+        return
+    out.print(
+        f"{summary.stream} {summary.mode} {summary.run_id}: {data['rows_new']:,} new rows "
+        f"from {data['rows_received']:,} received in {data['slices']} window(s), "
+        f"{data['duplicates_dropped']:,} duplicates dropped, {data['quarantined']:,} quarantined, "
+        f"{data['requests']:,} requests ({data['retries']} retries, {data['throttled_429']} throttled), "
+        f"{data['seconds']:.1f} s"
+    )
+    out.print(f"watermark: {data['watermark_before']} -> {data['watermark_after']}")
+    if data["mismatched_slices"]:
+        out.print(
+            f"[yellow]{data['mismatched_slices']} window(s) where the API total disagreed; see ingest_runs[/]"
+        )
+    if data["quarantined"]:
+        out.print("[yellow]some records were quarantined; see the quarantine view for reasons[/]")
+
+
+def print_status(settings: Settings, console: Console | None = None) -> None:
+    out = console or Console()
+    lake = Lake(settings.lake_uri)
+    store = StateStore(lake)
+    now = datetime.now(UTC)
+    out.print(f"ledger home: {settings.home}\nlake: {lake.location('')}")
+    for stream in STREAMS:
+        state = store.read(stream)
+        if state is None:
+            out.print(f"{stream}: never synced")
+            continue
+        lag = now - state.watermark
+        out.print(
+            f"{stream}: watermark {format_utc(state.watermark)} ({_human(lag.total_seconds())} behind now), "
+            f"last run {state.run_id}"
+        )
+    runs = _last_runs(lake)
+    if runs is not None:
+        out.print(runs)
+    quarantined = _count(lake, QUARANTINE_DIR)
+    if quarantined:
+        out.print(f"[yellow]quarantined records: {quarantined}[/]")
+
+
+def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
+    files = lake.list_files(INGEST_RUNS_DIR)
+    if not files:
+        return None
+    con = duckdb.connect()
+    rows = con.sql(
+        "SELECT run_id, mode, min(window_start), max(window_end), count(*), sum(rows_new), "
+        "sum(duplicates_dropped), sum(quarantined), string_agg(DISTINCT status, ','), max(finished_at) "
+        "FROM read_parquet(?) GROUP BY run_id, mode ORDER BY max(finished_at) DESC LIMIT ?",
+        params=[[lake.location(f) for f in files], limit],
+    ).fetchall()
+    table = Table(title="last runs")
+    for col in ("run", "mode", "from", "to", "windows", "new rows", "dupes", "quarantined", "status"):
+        table.add_column(col)
+    for run_id, mode, start, end, windows, written, dupes, quar, status, _ in rows:
+        table.add_row(
+            run_id,
+            mode,
+            format_utc(start),
+            format_utc(end),
+            str(windows),
+            f"{written:,}",
+            f"{dupes:,}",
+            str(quar),
+            status,
+        )
+    return table
+
+
+def _count(lake: Lake, rel_dir: str) -> int:
+    files = lake.list_files(rel_dir)
+    if not files:
+        return 0
+    con = duckdb.connect()
+    rows = con.sql(
+        "SELECT count(*) FROM read_parquet(?)", params=[[lake.location(f) for f in files]]
+    ).fetchall()
+    return int(rows[0][0])
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,130 @@
+"""The CLI as a user meets it: a real process, real exit codes, one clear line on failure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runai_extract.fake import FakeControlPlane
+from tests.conftest import CLIENT_ID, CLIENT_SECRET
+
+CLI = [sys.executable, "-m", "runai_extract.cli"]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNAI_")}
+    full_env.update(env or {})
+    if home is not None:
+        full_env["RUNAI_LEDGER_HOME"] = str(home)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=full_env, timeout=120)
+
+
+def api_env(fake: FakeControlPlane, secret: str = CLIENT_SECRET) -> dict[str, str]:
+    return {"RUNAI_BASE_URL": fake.base_url, "RUNAI_CLIENT_ID": CLIENT_ID, "RUNAI_CLIENT_SECRET": secret}
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("runai-ledger: error: ")
+    return lines[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("sync", "backfill", "status", "query", "fake-server", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sync", "nope"), "unknown stream 'nope'"),
+        (
+            ("backfill", "audit", "--start", "2026-11-02", "--end", "2026-11-01"),
+            "--start must be before --end",
+        ),
+        (
+            ("backfill", "audit", "--start", "yesterday-ish", "--end", "2026-11-01"),
+            "--start: cannot read time",
+        ),
+        (("sync", "audit"), "missing configuration: RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_exit_2(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    result = run_cli(*args, home=tmp_path)
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+
+
+def test_bad_credentials_one_line_no_secret(fake: FakeControlPlane, tmp_path: Path) -> None:
+    result = run_cli("sync", "audit", env=api_env(fake, "definitely-wrong-secret"), home=tmp_path)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "credentials" in line
+    assert "definitely-wrong-secret" not in result.stdout + result.stderr
+
+
+def test_unreachable_server_one_line(tmp_path: Path) -> None:
+    env = {
+        "RUNAI_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "RUNAI_CLIENT_ID": CLIENT_ID,
+        "RUNAI_CLIENT_SECRET": CLIENT_SECRET,
+        "RUNAI_MAX_ATTEMPTS": "2",
+    }
+    result = run_cli("sync", "audit", env=env, home=tmp_path)
+    assert result.returncode == 1
+    assert "127.0.0.1" in one_error_line(result)
+
+
+def test_sync_status_and_query_formats(fake: FakeControlPlane, tmp_path: Path) -> None:
+    synced = run_cli("sync", "audit", env=api_env(fake), home=tmp_path)
+    assert synced.returncode == 0, synced.stderr
+    assert "new rows" in synced.stdout
+
+    status = run_cli("status", home=tmp_path)
+    assert status.returncode == 0
+    assert "audit: watermark" in status.stdout
+
+    as_csv = run_cli(
+        "query",
+        "select action, count(*) as n from audit_events group by 1 order by 1",
+        "--format",
+        "csv",
+        home=tmp_path,
+    )
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert {"action", "n"} == set(rows[0]) and any(r["action"] == "sign-in" for r in rows)
+
+    as_json = run_cli("query", "select count(*) as n from audit_events", "--format", "json", home=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    first = json.loads(as_json.stdout.strip().splitlines()[0].lstrip("["))
+    assert first["n"] > 0
+
+    again = run_cli("sync", "audit", env=api_env(fake), home=tmp_path)
+    assert again.returncode == 0 and " 0 new rows" in again.stdout
+
+
+def test_query_is_read_only(fake: FakeControlPlane, tmp_path: Path) -> None:
+    assert run_cli("sync", "audit", env=api_env(fake), home=tmp_path).returncode == 0
+    result = run_cli("query", "drop view audit_events", home=tmp_path)
+    assert result.returncode != 0
+    assert run_cli("query", "select count(*) from audit_events", home=tmp_path).returncode == 0
