@@ -20,29 +20,41 @@ from runai_extract.settings import Settings, load_settings
 DEMO_CLIENT_ID = "ledger-demo"
 DEMO_CLIENT_SECRET = "ledger-demo-secret"  # the fake's own demo credential, not a real secret
 
+_TIME = "strftime(event_time, '%Y-%m-%d %H:%M:%S') AS event_time"
+
 REPORT_QUERIES: tuple[tuple[str, str], ...] = (
-    ("rows ingested per day", "SELECT * FROM ingest_daily ORDER BY 1"),
     (
-        "runs (latest first)",
+        "rows ingested per day (audit_events)",
+        "SELECT event_date, events, subjects, failed_events, ingest_runs FROM ingest_daily ORDER BY event_date",
+    ),
+    (
+        "runs, latest first (ingest_runs)",
         "SELECT run_id, mode, count(*) AS windows, sum(rows_received) AS received, sum(rows_new) AS new_rows, "
         "sum(duplicates_dropped) AS duplicates, sum(quarantined) AS quarantined, sum(requests) AS requests, "
         "string_agg(DISTINCT status, ',') AS status FROM ingest_runs GROUP BY run_id, mode "
         "ORDER BY max(finished_at) DESC LIMIT 10",
     ),
-    ("compliance_sign_ins", "SELECT * FROM compliance_sign_ins ORDER BY event_time, event_id LIMIT 5"),
+    (
+        "compliance_sign_ins",
+        f"SELECT {_TIME}, subject, subject_type, action, result, source_ip FROM compliance_sign_ins "
+        "ORDER BY 1, event_id LIMIT 5",
+    ),
     (
         "compliance_failed_actions",
-        "SELECT * FROM compliance_failed_actions ORDER BY event_time, event_id LIMIT 5",
+        f"SELECT {_TIME}, subject, action, entity_type, entity_name, http_status_code AS status "
+        "FROM compliance_failed_actions ORDER BY 1, event_id LIMIT 5",
     ),
     (
         "compliance_privileged_changes",
-        "SELECT * FROM compliance_privileged_changes ORDER BY event_time, event_id LIMIT 5",
+        f"SELECT {_TIME}, subject, change_category, action, entity_name, result "
+        "FROM compliance_privileged_changes ORDER BY 1, event_id LIMIT 5",
     ),
     (
-        "compliance_entity_changes (one entity's change log)",
-        "SELECT * FROM compliance_entity_changes WHERE entity_id = "
-        "(SELECT entity_id FROM compliance_entity_changes GROUP BY entity_id ORDER BY count(*) DESC, entity_id LIMIT 1) "
-        "ORDER BY change_seq",
+        "compliance_entity_changes (the busiest entity's change log)",
+        f"SELECT change_seq, {_TIME}, entity_kind, entity_name, action, subject, result "
+        "FROM compliance_entity_changes WHERE (entity_kind, entity_id) = "
+        "(SELECT (entity_kind, entity_id) FROM compliance_entity_changes "
+        "GROUP BY entity_kind, entity_id ORDER BY count(*) DESC, entity_id LIMIT 1) ORDER BY change_seq LIMIT 8",
     ),
 )
 

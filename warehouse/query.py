@@ -201,7 +201,12 @@ def _render_table(table: pa.Table, out: TextIO) -> None:
         grid.add_column(Text(name), overflow="fold")
     for row in iter_plain_rows(table):
         grid.add_row(*[Text("NULL", style="dim") if v is None else Text(_cell_text(v)) for v in row.values()])
-    Console(file=out, highlight=False, soft_wrap=False).print(grid)
+    console = Console(file=out, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        # Off a terminal rich assumes 80 columns and folds every cell; let rows run as wide as
+        # they need in a pipe or a CI log instead.
+        console.width = max(console.width, 240)
+    console.print(grid)
 
 
 def _cell_text(value: Any) -> str:

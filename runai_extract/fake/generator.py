@@ -47,8 +47,11 @@ def generate_stream(
     seed: int, tenant_id: str, start_ms: int, end_ms: int, count: int
 ) -> tuple[TenantWorld, Columns]:
     """The tenant and its ``count`` audit rows with timestamps in [start_ms, end_ms]."""
-    rng = np.random.default_rng(seed)
-    world = TenantWorld(tenant_id, random.Random(seed))
+    # The timeline's start is part of the seed: a fake restarted later is a different history, so
+    # its events get different ids instead of reusing old ids at shifted timestamps (which would
+    # look like one event stored twice under two times to a ledger that already holds the old one).
+    rng = np.random.default_rng([seed, start_ms])
+    world = TenantWorld(tenant_id, random.Random(seed * 1_000_003 + start_ms))
     ts, burst_of = plan_timestamps(rng, start_ms, end_ms, count)
     bursts = _burst_plans(world, rng, int(burst_of.max(initial=-1)) + 1)
     # Chunks bound the transient Python lists; the world carries state across them.

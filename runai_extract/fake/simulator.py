@@ -48,7 +48,7 @@ class TenantSimulator:
         self.tenant_id = config.tenant_id
         self._clock = clock
         self._lock = threading.RLock()
-        self._extra_rng = np.random.default_rng([config.seed, 1])
+        self._extra_rng = np.random.default_rng([config.seed, 1, to_ms(self.start)])
         count = config.days * config.events_per_day
         self._world, columns = generate_stream(
             config.seed, config.tenant_id, to_ms(self.start), to_ms(self.now), count
