@@ -20,8 +20,6 @@ from runai_extract.settings import Settings, load_settings
 DEMO_CLIENT_ID = "ledger-demo"
 DEMO_CLIENT_SECRET = "ledger-demo-secret"  # the fake's own demo credential, not a real secret
 
-_TIME = "strftime(event_time, '%Y-%m-%d %H:%M:%S') AS event_time"
-
 REPORT_QUERIES: tuple[tuple[str, str], ...] = (
     (
         "rows ingested per day (audit_events)",
@@ -36,22 +34,22 @@ REPORT_QUERIES: tuple[tuple[str, str], ...] = (
     ),
     (
         "compliance_sign_ins",
-        f"SELECT {_TIME}, subject, subject_type, action, result, source_ip FROM compliance_sign_ins "
+        "SELECT strftime(event_time, '%Y-%m-%d %H:%M:%S') AS event_time, subject, subject_type, action, result, source_ip FROM compliance_sign_ins "
         "ORDER BY 1, event_id LIMIT 5",
     ),
     (
         "compliance_failed_actions",
-        f"SELECT {_TIME}, subject, action, entity_type, entity_name, http_status_code AS status "
+        "SELECT strftime(event_time, '%Y-%m-%d %H:%M:%S') AS event_time, subject, action, entity_type, entity_name, http_status_code AS status "
         "FROM compliance_failed_actions ORDER BY 1, event_id LIMIT 5",
     ),
     (
         "compliance_privileged_changes",
-        f"SELECT {_TIME}, subject, change_category, action, entity_name, result "
+        "SELECT strftime(event_time, '%Y-%m-%d %H:%M:%S') AS event_time, subject, change_category, action, entity_name, result "
         "FROM compliance_privileged_changes ORDER BY 1, event_id LIMIT 5",
     ),
     (
         "compliance_entity_changes (the busiest entity's change log)",
-        f"SELECT change_seq, {_TIME}, entity_kind, entity_name, action, subject, result "
+        "SELECT change_seq, strftime(event_time, '%Y-%m-%d %H:%M:%S') AS event_time, entity_kind, entity_name, action, subject, result "
         "FROM compliance_entity_changes WHERE (entity_kind, entity_id) = "
         "(SELECT (entity_kind, entity_id) FROM compliance_entity_changes "
         "GROUP BY entity_kind, entity_id ORDER BY count(*) DESC, entity_id LIMIT 1) ORDER BY change_seq LIMIT 8",
