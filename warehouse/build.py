@@ -28,243 +28,39 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import duckdb
-import pyarrow as pa
 
-from runai_extract.errors import ConfigError, StorageError
-from transforms.schemas import (
-    AUDIT_EVENTS,
-    AUDIT_EVENTS_DIR,
-    INGEST_RUNS,
-    INGEST_RUNS_DIR,
-    QUARANTINE,
-    QUARANTINE_DIR,
-    SCHEMA_VERSION,
-    STATE_DIR,
-    UTC_TS,
-)
+from runai_extract.errors import StorageError
+from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
+from warehouse.connection import LOCK_WAIT_S, open_warehouse
+from warehouse.models import (
+    SOURCES,
+    SQL_DIR,
+    SqlModel,
+    empty_relation_sql,
+    load_models,
+    quote_identifier,
+    render_template,
+)
+
+# Re-exported, so callers keep importing the whole build API from here.
+from warehouse.models import WATERMARK_COLUMNS as WATERMARK_COLUMNS
+from warehouse.models import ObjectKind as ObjectKind
+from warehouse.models import Source as Source
+from warehouse.models import duckdb_type as duckdb_type
+from warehouse.models import sql_string_literal as sql_string_literal
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).parent / "sql"
 META_TABLE = "_ledger_meta"
 OBJECTS_TABLE = "_ledger_objects"
-LOCK_WAIT_S = 2.0
 # Bumped when the meta tables or the way statements are generated change, to force a rebuild.
 _BUILD_FORMAT = 1
-
-ObjectKind = Literal["view", "macro", "table_macro"]
-
-_NAME = r"[a-z_][a-z0-9_]*"
-_PLACEHOLDER = re.compile(r"\{\{\s*(" + _NAME + r")\s*\}\}")
-_CREATE = re.compile(r"create\s+or\s+replace\s+(view|macro)\s+(" + _NAME + r")\b", re.IGNORECASE)
-_TABLE_MACRO = re.compile(r"\s*\([^)]*\)\s*as\s+table\b", re.IGNORECASE)
-_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
-
-
-# -- sources -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Source:
-    """A source view: where its files live in the lake, and the columns the view exposes."""
-
-    view: str
-    placeholder: str
-    lake_dir: str
-    suffix: str
-    schema: pa.Schema
-
-    @property
-    def glob(self) -> str:
-        """The pattern below ``lake_dir``; '**' also matches zero directories, like list_files."""
-        return f"**/*{self.suffix}"
-
-
-def _with_columns(schema: pa.Schema, *extra: pa.Field) -> pa.Schema:
-    return pa.schema([*schema, *extra])
-
-
-_SOURCE_FILE = pa.field("source_file", pa.string())
-
-# The state files are JSON written by runai_extract/state.py; these are the columns
-# src_watermarks.sql exposes (timestamps already cast from their ISO-8601 text).
-WATERMARK_COLUMNS = pa.schema(
-    [
-        pa.field("stream", pa.string()),
-        pa.field("watermark", UTC_TS),
-        pa.field("updated_at", UTC_TS),
-        pa.field("run_id", pa.string()),
-        _SOURCE_FILE,
-    ]
-)
-
-SOURCES: tuple[Source, ...] = (
-    Source(
-        "src_audit_events",
-        "audit_events_glob",
-        AUDIT_EVENTS_DIR,
-        ".parquet",
-        _with_columns(AUDIT_EVENTS, pa.field("event_date", pa.date32()), _SOURCE_FILE),
-    ),
-    Source(
-        "src_ingest_runs",
-        "ingest_runs_glob",
-        INGEST_RUNS_DIR,
-        ".parquet",
-        _with_columns(INGEST_RUNS, _SOURCE_FILE),
-    ),
-    Source(
-        "src_quarantine",
-        "quarantine_glob",
-        QUARANTINE_DIR,
-        ".parquet",
-        _with_columns(QUARANTINE, _SOURCE_FILE),
-    ),
-    Source("src_watermarks", "state_glob", STATE_DIR, ".json", WATERMARK_COLUMNS),
-)
-
-
-# -- SQL text --------------------------------------------------------------------------------------
-def sql_string_literal(value: str) -> str:
-    """``value`` as a DuckDB string literal; the only way a value ever enters our SQL text."""
-    if "\x00" in value:
-        raise ConfigError(f"a NUL character cannot be put into a SQL string literal: {value!r}")
-    return "'" + value.replace("'", "''") + "'"
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a quoted DuckDB identifier (double quotes doubled)."""
-    if "\x00" in name:
-        raise ConfigError(f"a NUL character cannot be part of an identifier: {name!r}")
-    return '"' + name.replace('"', '""') + '"'
-
-
-def render_template(template: str, literals: Mapping[str, str]) -> str:
-    """Replace every ``{{ name }}`` with ``literals[name]`` rendered as a SQL string literal."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in literals:
-            raise ConfigError(f"unknown placeholder {{{{ {name} }}}} in warehouse SQL")
-        return sql_string_literal(literals[name])
-
-    return _PLACEHOLDER.sub(substitute, template)
-
-
-_SCALAR_TYPES: dict[pa.DataType, str] = {
-    pa.string(): "VARCHAR",
-    pa.large_string(): "VARCHAR",
-    pa.bool_(): "BOOLEAN",
-    pa.int8(): "TINYINT",
-    pa.int16(): "SMALLINT",
-    pa.int32(): "INTEGER",
-    pa.int64(): "BIGINT",
-    pa.float32(): "FLOAT",
-    pa.float64(): "DOUBLE",
-    pa.date32(): "DATE",
-}
-_NAIVE_TIMESTAMPS = {"s": "TIMESTAMP_S", "ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
-
-
-def duckdb_type(dtype: pa.DataType) -> str:
-    """The DuckDB type that reading a Parquet column of ``dtype`` produces."""
-    if dtype in _SCALAR_TYPES:
-        return _SCALAR_TYPES[dtype]
-    if pa.types.is_timestamp(dtype):
-        return "TIMESTAMPTZ" if dtype.tz is not None else _NAIVE_TIMESTAMPS[dtype.unit]
-    if pa.types.is_map(dtype):
-        return f"MAP({duckdb_type(dtype.key_type)}, {duckdb_type(dtype.item_type)})"
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-        return f"{duckdb_type(dtype.value_type)}[]"
-    raise ConfigError(f"no DuckDB type is mapped for the pyarrow type {dtype}")
-
-
-def empty_relation_sql(source: Source) -> str:
-    """A CREATE VIEW of ``source`` with its exact columns and types and no rows."""
-    columns = ",\n    ".join(
-        f"CAST(NULL AS {duckdb_type(field.type)}) AS {quote_identifier(field.name)}"
-        for field in source.schema
-    )
-    # Only identifiers from our schemas and fixed type names are formatted here, never a value.
-    return f"CREATE OR REPLACE VIEW {quote_identifier(source.view)} AS\nSELECT\n    {columns}\nWHERE false\n"
-
-
-# -- the .sql files --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SqlModel:
-    """One .sql file: one view or macro, its layer and its description."""
-
-    name: str
-    kind: ObjectKind
-    layer: str
-    path: str
-    template: str
-    description: str
-
-
-def load_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
-    """Every ``<layer>/<name>.sql`` below ``sql_dir``, in the order they must be applied."""
-    files = sorted(sql_dir.glob("*/*.sql"), key=lambda p: p.relative_to(sql_dir).as_posix())
-    if not files:
-        raise ConfigError(f"no warehouse SQL files under {sql_dir}")
-    models = [_parse_model(path, sql_dir) for path in files]
-    seen: set[str] = set()
-    for model in models:
-        if model.name in seen:
-            raise ConfigError(f"warehouse SQL defines {model.name} twice (second in {model.path})")
-        seen.add(model.name)
-    missing = {source.view for source in SOURCES} - seen
-    if missing:
-        raise ConfigError(f"warehouse SQL has no file for the source view(s) {sorted(missing)}")
-    return models
-
-
-def _parse_model(path: Path, sql_dir: Path) -> SqlModel:
-    rel = path.relative_to(sql_dir).as_posix()
-    text = path.read_text(encoding="utf-8")
-    header, body = _split_header(text)
-    match = _CREATE.match(body)
-    if match is None:
-        raise ConfigError(f"{rel}: must start (after its comment) with CREATE OR REPLACE VIEW|MACRO <name>")
-    keyword, name = match.group(1).lower(), match.group(2)
-    if name != path.stem:
-        raise ConfigError(f"{rel}: defines {name}, but the file name says {path.stem}")
-    kind: ObjectKind = "view"
-    if keyword == "macro":
-        kind = "table_macro" if _TABLE_MACRO.match(body, match.end()) else "macro"
-    return SqlModel(name, kind, path.parent.name, rel, text, _description(header))
-
-
-def _split_header(text: str) -> tuple[list[str], str]:
-    """The leading '--' comment lines (without the dashes) and the SQL after them."""
-    lines = text.splitlines()
-    header: list[str] = []
-    for index, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.startswith("--"):
-            header.append(stripped[2:].strip())
-        elif stripped:
-            return header, "\n".join(lines[index:])
-    return header, ""
-
-
-def _description(header: list[str]) -> str:
-    """The first paragraph of the header comment, on one line."""
-    paragraph: list[str] = []
-    for line in header:
-        if not line:
-            if paragraph:
-                break
-            continue
-        paragraph.append(line)
-    return " ".join(paragraph)
 
 
 # -- planning and applying -------------------------------------------------------------------------
@@ -468,48 +264,3 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?", [name]
     ).fetchall()
     return bool(rows[0][0])
-
-
-# -- opening the file ------------------------------------------------------------------------------
-def open_warehouse(
-    path: Path, *, read_only: bool, lock_wait: float = LOCK_WAIT_S
-) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file with the session time zone set to UTC.
-
-    DuckDB allows one writing process or many reading ones. A build takes milliseconds, so a
-    conflicting lock is retried for ``lock_wait`` seconds before it becomes a StorageError that
-    says what to do.
-    """
-    deadline = time.monotonic() + lock_wait
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if not _is_lock_conflict(exc):
-                raise StorageError(f"cannot open the warehouse {path}: {exc}") from exc
-            if time.monotonic() >= deadline:
-                raise StorageError(_lock_message(path, exc, read_only=read_only)) from exc
-            time.sleep(0.05)
-            continue
-        # TIMESTAMPTZ values render in the session zone; the ledger is UTC end to end.
-        con.execute("SET TimeZone = 'UTC'")
-        return con
-
-
-def _is_lock_conflict(exc: duckdb.IOException) -> bool:
-    text = str(exc)
-    return "Could not set lock" in text or "Conflicting lock" in text
-
-
-def _lock_message(path: Path, exc: duckdb.IOException, *, read_only: bool) -> str:
-    holder = _LOCK_HOLDER.search(str(exc))
-    by = f" (PID {holder.group(1)})" if holder else ""
-    if read_only:
-        return (
-            f"{path.name} is being written by another process{by}, a view build or a duckdb shell "
-            f"opened without -readonly; wait for it or close it, then rerun the query ({path})"
-        )
-    return (
-        f"{path.name} is open in another process{by}; close it and rerun `runai-ledger build-views` "
-        f"({path}; readers should open it read-only: duckdb -readonly)"
-    )

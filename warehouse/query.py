@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from runai_extract.errors import ConfigError, StorageError
-from warehouse.build import LOCK_WAIT_S, open_warehouse
+from warehouse.connection import LOCK_WAIT_S, open_warehouse
 
 OutputFormat = Literal["table", "csv", "json"]
 

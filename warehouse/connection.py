@@ -1,0 +1,64 @@
+"""Opening warehouse.duckdb: the session settings every connection needs, and lock conflicts.
+
+Why a module of its own: both the view build (a writer) and queries (readers) open the same file,
+and DuckDB lets one writing process or many reading ones hold it. Waiting briefly for a conflicting
+lock and, failing that, telling the user which process holds it and what to do is one job, shared
+by warehouse/build.py and warehouse/query.py.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import duckdb
+
+from runai_extract.errors import StorageError
+
+LOCK_WAIT_S = 2.0
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+def open_warehouse(
+    path: Path, *, read_only: bool, lock_wait: float = LOCK_WAIT_S
+) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file with the session time zone set to UTC.
+
+    DuckDB allows one writing process or many reading ones. A build takes milliseconds, so a
+    conflicting lock is retried for ``lock_wait`` seconds before it becomes a StorageError that
+    says what to do.
+    """
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_conflict(exc):
+                raise StorageError(f"cannot open the warehouse {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise StorageError(_lock_message(path, exc, read_only=read_only)) from exc
+            time.sleep(0.05)
+            continue
+        # TIMESTAMPTZ values render in the session zone; the ledger is UTC end to end.
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+
+def _is_lock_conflict(exc: duckdb.IOException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _lock_message(path: Path, exc: duckdb.IOException, *, read_only: bool) -> str:
+    holder = _LOCK_HOLDER.search(str(exc))
+    by = f" (PID {holder.group(1)})" if holder else ""
+    if read_only:
+        return (
+            f"{path.name} is being written by another process{by}, a view build or a duckdb shell "
+            f"opened without -readonly; wait for it or close it, then rerun the query ({path})"
+        )
+    return (
+        f"{path.name} is open in another process{by}; close it and rerun `runai-ledger build-views` "
+        f"({path}; readers should open it read-only: duckdb -readonly)"
+    )

@@ -1,0 +1,236 @@
+"""What the warehouse is made of, as SQL text: the source views, the .sql files, and safe rendering.
+
+Why a module of its own: turning the lake's layout and warehouse/sql/**.sql into statements is
+pure text work with no database in sight. It holds the only code that puts a value into SQL (the
+lake location, as a string literal) and the generated empty relations for sources without data
+yet; warehouse/build.py's docstring explains both rules. Keeping it apart from applying the
+statements lets it be read, reviewed and tested without opening a DuckDB file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+
+from runai_extract.errors import ConfigError
+from transforms.schemas import (
+    AUDIT_EVENTS,
+    AUDIT_EVENTS_DIR,
+    INGEST_RUNS,
+    INGEST_RUNS_DIR,
+    QUARANTINE,
+    QUARANTINE_DIR,
+    STATE_DIR,
+    UTC_TS,
+)
+
+SQL_DIR = Path(__file__).parent / "sql"
+
+ObjectKind = Literal["view", "macro", "table_macro"]
+
+_NAME = r"[a-z_][a-z0-9_]*"
+_PLACEHOLDER = re.compile(r"\{\{\s*(" + _NAME + r")\s*\}\}")
+_CREATE = re.compile(r"create\s+or\s+replace\s+(view|macro)\s+(" + _NAME + r")\b", re.IGNORECASE)
+_TABLE_MACRO = re.compile(r"\s*\([^)]*\)\s*as\s+table\b", re.IGNORECASE)
+
+
+# -- sources -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """A source view: where its files live in the lake, and the columns the view exposes."""
+
+    view: str
+    placeholder: str
+    lake_dir: str
+    suffix: str
+    schema: pa.Schema
+
+    @property
+    def glob(self) -> str:
+        """The pattern below ``lake_dir``; '**' also matches zero directories, like list_files."""
+        return f"**/*{self.suffix}"
+
+
+def _with_columns(schema: pa.Schema, *extra: pa.Field) -> pa.Schema:
+    return pa.schema([*schema, *extra])
+
+
+_SOURCE_FILE = pa.field("source_file", pa.string())
+
+# The state files are JSON written by runai_extract/state.py; these are the columns
+# src_watermarks.sql exposes (timestamps already cast from their ISO-8601 text).
+WATERMARK_COLUMNS = pa.schema(
+    [
+        pa.field("stream", pa.string()),
+        pa.field("watermark", UTC_TS),
+        pa.field("updated_at", UTC_TS),
+        pa.field("run_id", pa.string()),
+        _SOURCE_FILE,
+    ]
+)
+
+SOURCES: tuple[Source, ...] = (
+    Source(
+        "src_audit_events",
+        "audit_events_glob",
+        AUDIT_EVENTS_DIR,
+        ".parquet",
+        _with_columns(AUDIT_EVENTS, pa.field("event_date", pa.date32()), _SOURCE_FILE),
+    ),
+    Source(
+        "src_ingest_runs",
+        "ingest_runs_glob",
+        INGEST_RUNS_DIR,
+        ".parquet",
+        _with_columns(INGEST_RUNS, _SOURCE_FILE),
+    ),
+    Source(
+        "src_quarantine",
+        "quarantine_glob",
+        QUARANTINE_DIR,
+        ".parquet",
+        _with_columns(QUARANTINE, _SOURCE_FILE),
+    ),
+    Source("src_watermarks", "state_glob", STATE_DIR, ".json", WATERMARK_COLUMNS),
+)
+
+
+# -- SQL text --------------------------------------------------------------------------------------
+def sql_string_literal(value: str) -> str:
+    """``value`` as a DuckDB string literal; the only way a value ever enters our SQL text."""
+    if "\x00" in value:
+        raise ConfigError(f"a NUL character cannot be put into a SQL string literal: {value!r}")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a quoted DuckDB identifier (double quotes doubled)."""
+    if "\x00" in name:
+        raise ConfigError(f"a NUL character cannot be part of an identifier: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def render_template(template: str, literals: Mapping[str, str]) -> str:
+    """Replace every ``{{ name }}`` with ``literals[name]`` rendered as a SQL string literal."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in literals:
+            raise ConfigError(f"unknown placeholder {{{{ {name} }}}} in warehouse SQL")
+        return sql_string_literal(literals[name])
+
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+_SCALAR_TYPES: dict[pa.DataType, str] = {
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.date32(): "DATE",
+}
+_NAIVE_TIMESTAMPS = {"s": "TIMESTAMP_S", "ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
+
+
+def duckdb_type(dtype: pa.DataType) -> str:
+    """The DuckDB type that reading a Parquet column of ``dtype`` produces."""
+    if dtype in _SCALAR_TYPES:
+        return _SCALAR_TYPES[dtype]
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ" if dtype.tz is not None else _NAIVE_TIMESTAMPS[dtype.unit]
+    if pa.types.is_map(dtype):
+        return f"MAP({duckdb_type(dtype.key_type)}, {duckdb_type(dtype.item_type)})"
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return f"{duckdb_type(dtype.value_type)}[]"
+    raise ConfigError(f"no DuckDB type is mapped for the pyarrow type {dtype}")
+
+
+def empty_relation_sql(source: Source) -> str:
+    """A CREATE VIEW of ``source`` with its exact columns and types and no rows."""
+    columns = ",\n    ".join(
+        f"CAST(NULL AS {duckdb_type(field.type)}) AS {quote_identifier(field.name)}"
+        for field in source.schema
+    )
+    # Only identifiers from our schemas and fixed type names are formatted here, never a value.
+    return f"CREATE OR REPLACE VIEW {quote_identifier(source.view)} AS\nSELECT\n    {columns}\nWHERE false\n"
+
+
+# -- the .sql files --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SqlModel:
+    """One .sql file: one view or macro, its layer and its description."""
+
+    name: str
+    kind: ObjectKind
+    layer: str
+    path: str
+    template: str
+    description: str
+
+
+def load_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
+    """Every ``<layer>/<name>.sql`` below ``sql_dir``, in the order they must be applied."""
+    files = sorted(sql_dir.glob("*/*.sql"), key=lambda p: p.relative_to(sql_dir).as_posix())
+    if not files:
+        raise ConfigError(f"no warehouse SQL files under {sql_dir}")
+    models = [_parse_model(path, sql_dir) for path in files]
+    seen: set[str] = set()
+    for model in models:
+        if model.name in seen:
+            raise ConfigError(f"warehouse SQL defines {model.name} twice (second in {model.path})")
+        seen.add(model.name)
+    missing = {source.view for source in SOURCES} - seen
+    if missing:
+        raise ConfigError(f"warehouse SQL has no file for the source view(s) {sorted(missing)}")
+    return models
+
+
+def _parse_model(path: Path, sql_dir: Path) -> SqlModel:
+    rel = path.relative_to(sql_dir).as_posix()
+    text = path.read_text(encoding="utf-8")
+    header, body = _split_header(text)
+    match = _CREATE.match(body)
+    if match is None:
+        raise ConfigError(f"{rel}: must start (after its comment) with CREATE OR REPLACE VIEW|MACRO <name>")
+    keyword, name = match.group(1).lower(), match.group(2)
+    if name != path.stem:
+        raise ConfigError(f"{rel}: defines {name}, but the file name says {path.stem}")
+    kind: ObjectKind = "view"
+    if keyword == "macro":
+        kind = "table_macro" if _TABLE_MACRO.match(body, match.end()) else "macro"
+    return SqlModel(name, kind, path.parent.name, rel, text, _description(header))
+
+
+def _split_header(text: str) -> tuple[list[str], str]:
+    """The leading '--' comment lines (without the dashes) and the SQL after them."""
+    lines = text.splitlines()
+    header: list[str] = []
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            header.append(stripped[2:].strip())
+        elif stripped:
+            return header, "\n".join(lines[index:])
+    return header, ""
+
+
+def _description(header: list[str]) -> str:
+    """The first paragraph of the header comment, on one line."""
+    paragraph: list[str] = []
+    for line in header:
+        if not line:
+            if paragraph:
+                break
+            continue
+        paragraph.append(line)
+    return " ".join(paragraph)
