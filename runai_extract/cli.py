@@ -19,6 +19,9 @@ import typer
 from runai_extract.errors import ConfigError, LedgerError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from runai_extract.pipeline import Progress, SyncSummary
     from runai_extract.settings import Settings
 
 app = typer.Typer(
@@ -98,10 +101,9 @@ def sync(
 ) -> None:
     """Ingest what is new since the stored watermark, then refresh the warehouse views."""
     from runai_extract.pipeline import sync_audit
-    from runai_extract.progress import terminal_progress
-    from runai_extract.report import print_summary
 
     _check_stream(stream)
+    upper = _time(until, "--until")
     settings = _settings(
         home,
         base_url=base_url,
@@ -110,10 +112,7 @@ def sync(
         insecure=insecure,
         lock_wait=wait,
     )
-    with terminal_progress() as progress:
-        summary = sync_audit(settings, until=_time(until, "--until"), progress=progress)
-    _refresh_views(settings)
-    print_summary(summary)
+    _ingest(settings, lambda progress: sync_audit(settings, until=upper, progress=progress))
 
 
 @app.command()
@@ -130,8 +129,6 @@ def backfill(
 ) -> None:
     """Re-read an explicit range; stores only events not already in the lake."""
     from runai_extract.pipeline import backfill_audit
-    from runai_extract.progress import terminal_progress
-    from runai_extract.report import print_summary
 
     _check_stream(stream)
     begin, finish = _time(start, "--start"), _time(end, "--end")
@@ -146,8 +143,16 @@ def backfill(
         insecure=insecure,
         lock_wait=wait,
     )
+    _ingest(settings, lambda progress: backfill_audit(settings, start=begin, end=finish, progress=progress))
+
+
+def _ingest(settings: Settings, run: Callable[[Progress], SyncSummary]) -> None:
+    """Run a sync or backfill with a progress display, refresh the views, print the summary."""
+    from runai_extract.progress import terminal_progress
+    from runai_extract.report import print_summary
+
     with terminal_progress() as progress:
-        summary = backfill_audit(settings, start=begin, end=finish, progress=progress)
+        summary = run(progress)
     _refresh_views(settings)
     print_summary(summary)
 

@@ -63,7 +63,9 @@ class Progress(Protocol):
     def slice_done(self, result: SliceResult) -> None: ...
 
 
-class _NoProgress:
+class SilentProgress:
+    """The progress sink for runs nobody watches (Airflow, pipes, tests)."""
+
     def plan(self, slices: list[Window]) -> None:
         return None
 
@@ -229,7 +231,7 @@ def _run(
     )
     started = time.monotonic()
     slices = split_window(window, settings.slice_length) if window else []
-    sink = progress or _NoProgress()
+    sink = progress or SilentProgress()
     sink.plan(slices)
     if slices:
         lake.remove_stale_temporaries(AUDIT_EVENTS_DIR)

@@ -38,22 +38,13 @@ class _RichProgress:
         self.bar.update(self.task, advance=1, description=f"audit {result.window_start:%Y-%m-%d}")
 
 
-class _Silent:
-    def plan(self, slices: list[Window]) -> None:
-        return None
-
-    def rows(self, n: int) -> None:
-        return None
-
-    def slice_done(self, result: SliceResult) -> None:
-        return None
-
-
 @contextmanager
 def terminal_progress() -> Iterator[Progress]:
     """Yield a progress sink: a rich bar at a terminal, silence elsewhere."""
     if not sys.stderr.isatty():
-        yield _Silent()
+        from runai_extract.pipeline import SilentProgress
+
+        yield SilentProgress()
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
