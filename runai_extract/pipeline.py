@@ -140,6 +140,13 @@ class SyncSummary:
         )
         return {k: sum(int(getattr(s, k)) for s in self.slices) for k in keys}
 
+    def drift(self) -> Counter[str]:
+        """Unknown fields and enum values seen across the run, with counts."""
+        total: Counter[str] = Counter()
+        for piece in self.slices:
+            total.update(piece.drift_fields)
+        return total
+
     def to_dict(self) -> dict[str, Any]:
         def ts(value: datetime | None) -> str | None:
             return format_utc(value) if value else None
@@ -154,6 +161,7 @@ class SyncSummary:
             "watermark_after": ts(self.watermark_after),
             "slices": len(self.slices),
             "mismatched_slices": sum(1 for s in self.slices if s.total_mismatch),
+            "drift": dict(sorted(self.drift().items())),
             "seconds": round(self.seconds, 3),
             **self.totals(),
         }
@@ -244,6 +252,8 @@ def _run(
                     summary.watermark_after = watermark
                 sink.slice_done(result)
     summary.seconds = time.monotonic() - started
+    if summary.drift():
+        log.warning("audit %s %s: schema drift %s", mode, run_id, dict(sorted(summary.drift().items())))
     log.info("audit %s %s finished: %s", mode, run_id, summary.to_dict())
     return summary
 

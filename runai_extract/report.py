@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import duckdb
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from runai_extract.pipeline import SyncSummary
@@ -39,6 +40,10 @@ def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
         out.print(
             f"[yellow]{data['mismatched_slices']} window(s) where the API total disagreed; see ingest_runs[/]"
         )
+    if data["drift"]:
+        seen = ", ".join(f"{name} ({count})" for name, count in data["drift"].items())
+        # Drift names come from API data: escape them so a '[' can never become rich markup.
+        out.print(f"[yellow]schema drift (stored, but new to us): {escape(seen)}[/]", highlight=False)
     if data["quarantined"]:
         out.print("[yellow]some records were quarantined; see the quarantine view for reasons[/]")
 
