@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from runai_extract.report import wide_console
 from runai_extract.settings import Settings, load_settings
 
 DEMO_CLIENT_ID = "ledger-demo"
@@ -85,7 +86,7 @@ def run_cli_demo(home: Path, *, days: int, seed: int) -> None:
     from transforms.storage import Lake
     from warehouse.build import ensure_views
 
-    console = Console()
+    console = wide_console()
     with fake_control_plane(days, seed) as base_url:
         settings = demo_settings(home, base_url)
         console.print(f"fake Run:ai control plane at {base_url}; ledger home {settings.home}")
@@ -102,7 +103,7 @@ def print_demo_report(settings: Settings, console: Console | None = None) -> Non
     """Print the views a newcomer wants to see, through the same read-only path as `runai-ledger query`."""
     from warehouse.query import render, run_query
 
-    out = console or Console()
+    out = console or wide_console()
     for title, sql in REPORT_QUERIES:
         out.rule(title)
         table = run_query(settings.warehouse_path, sql)

@@ -23,7 +23,7 @@ STREAMS = ("audit",)
 
 
 def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
-    out = console or Console()
+    out = console or wide_console()
     data = summary.to_dict()
     if not summary.slices:
         out.print(f"{summary.stream} {summary.mode}: nothing to do (watermark {data['watermark_after']})")
@@ -49,7 +49,7 @@ def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
 
 
 def print_status(settings: Settings, console: Console | None = None) -> None:
-    out = console or Console()
+    out = console or wide_console()
     lake = Lake(settings.lake_uri)
     store = StateStore(lake)
     now = datetime.now(UTC)
@@ -90,8 +90,8 @@ def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
         table.add_row(
             run_id,
             mode,
-            format_utc(start),
-            format_utc(end),
+            f"{start:%Y-%m-%d %H:%M}",
+            f"{end:%Y-%m-%d %H:%M}",
             str(windows),
             f"{written:,}",
             f"{dupes:,}",
@@ -110,6 +110,14 @@ def _count(lake: Lake, rel_dir: str) -> int:
         "SELECT count(*) FROM read_parquet(?)", params=[[lake.location(f) for f in files]]
     ).fetchall()
     return int(rows[0][0])
+
+
+def wide_console() -> Console:
+    """A console that does not fold lines at 80 columns when writing to a pipe or a log."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 200)
+    return console
 
 
 def _human(seconds: float) -> str:
