@@ -221,6 +221,20 @@ def fake_server(
     insert_during_paging: Annotated[
         int, typer.Option(help="Rows inserted into a window while it is paged.")
     ] = 0,
+    reset_rate: Annotated[
+        float, typer.Option(help="Fraction of data requests whose connection is cut mid-body.")
+    ] = 0.0,
+    slow_rate: Annotated[float, typer.Option(help="Fraction of data requests stalled --slow-seconds.")] = 0.0,
+    slow_seconds: Annotated[float, typer.Option(help="How long a stalled request waits.")] = 0.0,
+    ignore_offset: Annotated[bool, typer.Option(help="Answer every page as if offset were 0.")] = False,
+    next_backwards: Annotated[bool, typer.Option(help="Send `next` backwards after the first page.")] = False,
+    lying_total: Annotated[int, typer.Option(help="Added to every page's `total` (may be negative).")] = 0,
+    bad_body_rate: Annotated[
+        float, typer.Option(help="Fraction of 200 answers with an HTML page or truncated JSON.")
+    ] = 0.0,
+    bad_record_rate: Annotated[
+        float, typer.Option(help="Fraction of rows served as corrupt variants.")
+    ] = 0.0,
 ) -> None:
     """Serve the fake Run:ai control plane on 127.0.0.1 until interrupted."""
     from runai_extract.fake import FakeConfig, FaultConfig, serve_forever
@@ -229,14 +243,25 @@ def fake_server(
         raise ConfigError(f"--retry-after must be seconds, http-date or none (got {retry_after!r})")
     if not 0.0 <= error_rate <= 1.0:
         raise ConfigError(f"--error-rate must be between 0 and 1 (got {error_rate})")
-    faults = FaultConfig(
-        error_rate=error_rate,
-        retry_after=retry_after,
-        latency_s=latency,
-        token_lifetime_s=token_lifetime,
-        late_arrivals=late_arrivals,
-        insert_during_paging=insert_during_paging,
-    )
+    try:
+        faults = FaultConfig(
+            error_rate=error_rate,
+            retry_after=retry_after,
+            latency_s=latency,
+            token_lifetime_s=token_lifetime,
+            late_arrivals=late_arrivals,
+            insert_during_paging=insert_during_paging,
+            reset_rate=reset_rate,
+            slow_rate=slow_rate,
+            slow_s=slow_seconds,
+            ignore_offset=ignore_offset,
+            next_backwards=next_backwards,
+            lying_total=lying_total,
+            bad_body_rate=bad_body_rate,
+            bad_record_rate=bad_record_rate,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"fake-server: {exc}") from exc
     config = FakeConfig(
         seed=seed,
         days=days,

@@ -7,8 +7,11 @@ tenant, and used by the test suite as the server the extractor talks to over loo
     serve_forever      the blocking variant for the CLI
     FakeConfig         seed, size, credentials, ``now``, faults
     FaultConfig        error rate/statuses, Retry-After form, latency, token lifetime,
-                       late arrivals, offset drift
-    TenantSimulator    the tenant's audit stream and the ground truth tests compare against
+                       late arrivals, offset drift, and the hostile-server knobs: connection
+                       resets, stalls, ignored offset, backwards ``next``, a lying ``total``,
+                       non-JSON 200 bodies, corrupt records (badrecords.py)
+    TenantSimulator    the tenant's audit stream and the ground truth tests compare against,
+                       including which ids are served corrupt and how (``corrupt_ids``)
 
 Where the real API is silent the fake picks the stricter reading and says so: the audit-log
 window is inclusive at BOTH ends (``start <= timestamp <= end``), ties on the sort key are

@@ -4,8 +4,9 @@ Routes: ``POST /api/v1/token`` and ``GET /api/v1/audit/log``. Everything else is
 API's ``Error`` body (not Starlette's plain-text page), because clients parse error bodies.
 
 Order of checks on a data request, as a gateway in front of the real API does it: added
-latency, then an injected fault (a 429/5xx comes from the gateway before auth runs), then the
-bearer token (401), then parameter validation (400).
+latency, a stall (``slow_rate``), a connection cut (``reset_rate``), then an injected fault (a
+429/5xx comes from the gateway before auth runs), then the bearer token (401), then parameter
+validation (400), and last a spoiled 200 body (``bad_body_rate``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from runai_extract.fake.faults import FaultInjector
+from runai_extract.fake.faults import PROXY_PAGE, FaultInjector
 from runai_extract.fake.filters import parse_audit_query
 from runai_extract.fake.problems import ApiProblem
 from runai_extract.fake.requestlog import RequestLog, RequestLogMiddleware
@@ -64,7 +66,10 @@ class FakeApi:
         return _json(granted)
 
     async def audit_log(self, request: Request) -> Response:
-        fault = await self._misbehave()
+        # One injected fault per request: a stalled one then answers normally (to a client that
+        # has most likely given up), so injected counts match the retries a client needs.
+        stalled = await self._stall()
+        fault = None if stalled else self._misbehave()
         if fault is not None:
             return fault
         self.issuer.verify(request.headers.get("authorization"))
@@ -75,17 +80,49 @@ class FakeApi:
         if query.offset == 0:
             # Offset drift: new rows land in this window after its first page went out.
             self.simulator.drift(query, self.faults.drift_rows_for(query.window))
+        spoiled = None if stalled else self.faults.draw_bad_body()
+        if spoiled == "html":
+            return Response(PROXY_PAGE, media_type="text/html; charset=utf-8")
+        if spoiled == "truncated":
+            return Response(body[: len(body) // 2], media_type=JSON)
         return Response(body, media_type=JSON)
 
-    async def _misbehave(self) -> Response | None:
+    async def _stall(self) -> bool:
+        """Added latency for every request; True when this one was also stalled (``slow_rate``)."""
         latency = self.faults.config.latency_s
         if latency > 0:
             await asyncio.sleep(latency)
+        stall = self.faults.draw_slow()
+        if stall > 0:
+            await asyncio.sleep(stall)
+        return stall > 0
+
+    def _misbehave(self) -> Response | None:
+        if self.faults.draw_reset():
+            return _CutConnection()
         fault = self.faults.draw()
         if fault is None:
             return None
         problem = ApiProblem(fault.status, fault.message)
         return Response(problem.json(), status_code=fault.status, headers=fault.headers, media_type=JSON)
+
+
+class _CutConnection(Response):
+    """Promise a body, send part of it, then return: uvicorn closes the connection mid-body.
+
+    To the client this is a peer that vanished mid-response (httpx: RemoteProtocolError), the
+    way a reset behind a load balancer looks; no complete response ever arrives.
+    """
+
+    _PARTIAL = b'{"total":'
+
+    def __init__(self) -> None:
+        super().__init__(media_type=JSON)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", JSON.encode()), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self._PARTIAL, "more_body": True})
 
 
 def _json(payload: object) -> Response:

@@ -48,6 +48,7 @@ class FakeControlPlane:
             client_secret=self.config.client_secret,
             tenant_id=self.config.tenant_id,
         )
+        self._issuer = issuer
         self.api = FakeApi(self.simulator, issuer, self._faults, self._log)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -116,6 +117,16 @@ class FakeControlPlane:
     def set_faults(self, faults: FaultConfig) -> None:
         """Swap the per-request fault knobs while running (late arrivals are fixed at build time)."""
         self._faults.set_config(faults)
+        self.simulator.set_faults(faults)
+
+    @property
+    def injected(self) -> dict[str, int]:
+        """Faults injected so far by kind: ``reset``, ``slow``, ``html``, ``truncated``, ``429``, ..."""
+        return dict(self._faults.injected)
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every token issued so far (the next data request with one gets a 401)."""
+        self._issuer.revoke_all()
 
 
 def serve_forever(config: FakeConfig, host: str = "127.0.0.1", port: int = 8080) -> None:

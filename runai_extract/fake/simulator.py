@@ -14,12 +14,15 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import orjson
 
+from runai_extract.fake.badrecords import corrupt, kind_for
 from runai_extract.fake.config import FakeConfig
+from runai_extract.fake.faults import FaultConfig
 from runai_extract.fake.filters import AuditQuery, datetime_to_us
 from runai_extract.fake.generator import extra_rows, generate_stream, to_ms
 from runai_extract.fake.query import QueryEngine
@@ -57,6 +60,8 @@ class TenantSimulator:
         self._engine = QueryEngine(self._store, self._world.tables)
         self._renderer = RowRenderer(self._world.tables)
         self._pending: list[_Pending] = []
+        self._faults = config.faults
+        self._served_corrupt: dict[str, str] = {}
         faults = config.faults
         if faults.late_arrivals:
             late_start = max(self.start, self.now - LATE_SPAN)
@@ -68,15 +73,31 @@ class TenantSimulator:
             )
 
     # -- serving --------------------------------------------------------------------------------
-    def page_json(self, query: AuditQuery) -> bytes:
-        """The full ``GET /api/v1/audit/log`` body; ``next`` only while more rows remain."""
+    def set_faults(self, faults: FaultConfig) -> None:
+        """The paging and record faults the next pages are served with (FakeControlPlane.set_faults)."""
         with self._lock:
+            self._faults = faults
+
+    def page_json(self, query: AuditQuery) -> bytes:
+        """The full ``GET /api/v1/audit/log`` body; ``next`` only while more rows remain.
+
+        Paging faults bend the envelope here (``ignore_offset``, ``next_backwards``,
+        ``lying_total``) and ``bad_record_rate`` swaps rows for corrupt variants.
+        """
+        with self._lock:
+            faults = self._faults
+            served = replace(query, offset=0) if faults.ignore_offset else query
             self._release_due()
-            selection = self._engine.select(query)
+            selection = self._engine.select(served)
             rows = self._renderer.render(self._store, selection.positions)
-        following = query.offset + len(rows)
-        more = b'"next":%d,' % following if following < selection.total else b""
-        return b'{"total":%d,%s"audit_logs":%s}' % (selection.total, more, json_array(rows))
+            if faults.bad_record_rate > 0:
+                rows = self._spoil(rows, faults)
+        following = served.offset + len(rows)
+        if faults.next_backwards and query.offset > 0:
+            following = max(query.offset - len(rows), 0)  # points back at a page already served
+        more = b'"next":%d,' % following if served.offset + len(rows) < selection.total else b""
+        total = max(selection.total + faults.lying_total, 0)
+        return b'{"total":%d,%s"audit_logs":%s}' % (total, more, json_array(rows))
 
     def start_clock(self) -> None:
         """Start the late-arrival countdown (the server calls this when it starts accepting)."""
@@ -150,6 +171,35 @@ class TenantSimulator:
                     rows.extend(self._window_rows(AuditStore(pending.columns), query))
         return sorted(rows, key=lambda row: (row["timestamp"], row["id"]))
 
+    def corrupt_ids(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, str]:
+        """id -> bad record kind for every row in [start, end] the current faults serve corrupt."""
+        with self._lock:
+            faults = self._faults
+        if faults.bad_record_rate <= 0:
+            return {}
+        seed, rate, kinds = self.config.seed, faults.bad_record_rate, faults.bad_record_kinds
+        found = {row_id: kind_for(seed, row_id, rate, kinds) for row_id in self.audit_ids(start, end)}
+        return {row_id: kind for row_id, kind in found.items() if kind is not None}
+
+    def served_corrupt(self) -> dict[str, str]:
+        """id -> kind of every corrupt row actually served so far."""
+        with self._lock:
+            return dict(self._served_corrupt)
+
+    def served_rows(self, start: datetime | None = None, end: datetime | None = None) -> list[WireRow]:
+        """Like :meth:`audit_rows`, but each row as the current faults serve it (corrupt or not)."""
+        with self._lock:
+            faults = self._faults
+        rows = self.audit_rows(start, end)
+        if faults.bad_record_rate <= 0:
+            return rows
+        seed, rate, kinds = self.config.seed, faults.bad_record_rate, faults.bad_record_kinds
+        out = []
+        for row in rows:
+            kind = kind_for(seed, row["id"], rate, kinds)
+            out.append(row if kind is None else corrupt(row, kind))
+        return out
+
     def late_ids(self) -> set[str]:
         """Ids still hidden from the API."""
         with self._lock:
@@ -167,6 +217,19 @@ class TenantSimulator:
         ]
 
     # -- internals ------------------------------------------------------------------------------
+    def _spoil(self, rows: list[bytes], faults: FaultConfig) -> list[bytes]:
+        """Swap the rows ``kind_for`` picks for their corrupt variants; remembers what it served."""
+        out = []
+        for row in rows:
+            row_id = row[7:43].decode("ascii")  # rows start with {"id":"<36-char uuid>"
+            kind = kind_for(self.config.seed, row_id, faults.bad_record_rate, faults.bad_record_kinds)
+            if kind is None:
+                out.append(row)
+                continue
+            self._served_corrupt[row_id] = kind
+            out.append(orjson.dumps(corrupt(orjson.loads(row), kind)))
+        return out
+
     def _extra(self, count: int, start_ms: int, end_ms: int) -> Columns:
         return extra_rows(self._world, self._extra_rng, count, start_ms, end_ms)
 

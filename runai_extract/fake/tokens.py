@@ -120,6 +120,10 @@ class TokenIssuer:
             raise ApiProblem(401, "Token is expired.")
         return claims
 
+    def revoke_all(self) -> None:
+        """Rotate the signing key: every token minted so far fails verification (401)."""
+        self._key = secrets.token_bytes(32)
+
     def _sign(self, signing_input: str) -> str:
         return _b64url(hmac.new(self._key, signing_input.encode(), hashlib.sha256).digest())
 
