@@ -6,7 +6,8 @@ The commit protocol (docs/architecture.md has the long form):
 3. Page each slice ascending by timestamp; normalise; drop rows outside the slice (the API's
    bounds are inclusive at both ends), ids already stored in *other* files of the partition, and
    ids seen earlier in the slice; stream the rest into one Parquet file with a deterministic name.
-4. Compare the API's ``total`` with the rows received; re-page the slice once if it moved.
+4. Compare the API's ``total`` with the rows received; re-page the slice once if they disagree,
+   and refuse to commit a window whose total stays wrong while standing still.
 5. Make the file appear atomically, then write the slice's run record, then advance the watermark.
 
 Rerunning a slice overwrites its own file (its ids are excluded from the dedupe set), so a crash
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 
 from runai_extract import __version__
 from runai_extract.client import RunaiClient
-from runai_extract.errors import ConfigError, LedgerError
+from runai_extract.errors import ApiContractError, ConfigError, LedgerError
 from runai_extract.pagination import audit_pages
 from runai_extract.settings import Settings, require_api
 from runai_extract.state import StateStore, format_utc, writer_lock
@@ -275,8 +276,9 @@ def _ingest_slice(
     before = client.stats.snapshot()
     result = SliceResult(piece.start, piece.end)
     try:
-        bad = _page_into_file(client, lake, piece, run_id, page_size, result, sink)
-        if result.total_mismatch:
+        try:
+            bad = _page_into_file(client, lake, piece, run_id, page_size, result, sink)
+        except _Repage:
             bad = _page_into_file(client, lake, piece, run_id, page_size, result, sink, repage=True)
         for part, (offset, batch) in enumerate(bad):
             _write_quarantine(lake, batch, run_id, piece, offset, part)
@@ -331,22 +333,52 @@ def _page_into_file(
             if batch.quarantined:
                 bad.append((page.offset, batch))
             sink.rows(len(page.items))
+        # Checked inside the writer's block: raising here means this pass's file never appears.
+        _check_total(result, totals, piece, repage)
     result.files = [target] if writer.rows else []
+    return bad
+
+
+class _Repage(Exception):
+    """Internal: the first pass saw the API's total disagree; discard it and page the slice again."""
+
+
+def _check_total(result: SliceResult, totals: set[int], piece: Window, repage: bool) -> None:
+    """Compare the API's total with the rows received; re-page once, refuse a total that stays wrong.
+
+    A total that moved between pages means rows landed in the window while we paged (offsets
+    shifted): one more pass reads a settled window, and a total that moves again is recorded as
+    a mismatch for the re-check. A total that is stable on the second pass yet still differs from
+    the rows served is a server that cannot count or silently stops paging: refusing to commit
+    is the only answer that cannot lose events.
+    """
     result.api_total = max(totals) if totals else None
     moved = len(totals) > 1
     short = result.api_total is not None and result.api_total != result.rows_received
     result.total_mismatch = moved or short
-    if result.total_mismatch:
+    if not result.total_mismatch:
+        return
+    where = f"audit window {format_utc(piece.start)}..{format_utc(piece.end)}"
+    if not repage:
         log.warning(
-            "audit slice %s..%s: API total %s (seen %s) but %d rows received%s",
-            format_utc(piece.start),
-            format_utc(piece.end),
+            "%s: API total %s (seen %s) but %d rows received; paging it once more",
+            where,
             result.api_total,
             sorted(totals),
             result.rows_received,
-            "" if repage else "; paging it once more",
         )
-    return bad
+        raise _Repage
+    if not moved:
+        raise ApiContractError(
+            f"{where}: the API reported total={result.api_total} on every page of two passes but served "
+            f"{result.rows_received} rows; nothing from this window was committed"
+        )
+    log.warning(
+        "%s: API total still moving (seen %s, %d rows received); stored and marked mismatch",
+        where,
+        sorted(totals),
+        result.rows_received,
+    )
 
 
 def _reset_counts(result: SliceResult, repage: bool) -> None:
