@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from runai_extract.errors import LockHeldError, StateError
+from runai_extract.errors import LockHeldError, StateError, StorageError
 from transforms.schemas import STATE_DIR
 from transforms.storage import Lake
 
@@ -121,8 +121,11 @@ def writer_lock(lake: Lake, stream: str, *, wait: float = 0.0) -> Iterator[None]
 def _flock(lake: Lake, stream: str, wait: float) -> Iterator[None]:
     rel = f"{STATE_DIR}/{stream}.lock"
     path = lake.full_path(rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only or unwritable lake: one clear line, not a traceback
+        raise StorageError(f"cannot open the lock file {path}: {exc.strerror or exc}") from exc
     try:
         _acquire(fd, stream, path, wait)
         os.ftruncate(fd, 0)

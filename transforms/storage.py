@@ -143,7 +143,11 @@ class Lake:
             return 0
         base = self.full_path(rel_dir)
         selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
-        stale = [i.path for i in self.fs.get_file_info(selector) if ".tmp-" in i.path.rsplit("/", 1)[-1]]
+        try:
+            infos = self.fs.get_file_info(selector)
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.location(rel_dir)}: {_reason(exc)}") from exc
+        stale = [i.path for i in infos if ".tmp-" in i.path.rsplit("/", 1)[-1]]
         for path in stale:
             self._remove_if_present(path)
         return len(stale)
