@@ -113,12 +113,14 @@ def test_a_token_from_another_tenant_is_not_familiar(
 def test_short_lived_tokens_expire_mid_run(
     start_plane: Callable[..., FakeControlPlane], token_for: Callable[[FakeControlPlane], str]
 ) -> None:
-    plane = start_plane(days=1, events_per_day=50, faults=FaultConfig(token_lifetime_s=1))
+    # 2 s, not 1: exp = floor(issue time) + lifetime, so a 1 s token issued at x.999 was already
+    # expired by the first request (a flaky failure); 2 s leaves at least a second of validity.
+    plane = start_plane(days=1, events_per_day=50, faults=FaultConfig(token_lifetime_s=2))
     token = token_for(plane)
-    assert _claims(token)["exp"] == _claims(token)["iat"] + 1
+    assert _claims(token)["exp"] == _claims(token)["iat"] + 2
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(plane.base_url + AUDIT, params=WINDOW, headers=headers).status_code == 200
-    time.sleep(1.1)  # exp = floor(issue time) + 1, so this is past it whatever the phase
+    time.sleep(2.1)  # exp = floor(issue time) + 2, so this is past it whatever the phase
     expired = httpx.get(plane.base_url + AUDIT, params=WINDOW, headers=headers)
     assert expired.status_code == 401
     assert expired.json() == {"code": 401, "message": "Token is expired."}
