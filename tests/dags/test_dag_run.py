@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -55,6 +56,16 @@ def test_dag_run_ingests_history_and_rerun_adds_nothing(
         home / "warehouse.duckdb", "select count(*) as n from compliance_sign_ins"
     ).to_pylist()
     assert sign_ins[0]["n"] > 0
+
+    # Neither the secret nor any token may reach Airflow's metadata DB (XCom), its logs or files.
+    checked = [f for f in Path(os.environ["AIRFLOW_HOME"]).rglob("*") if f.is_file()]
+    assert any(f.name == "airflow.db" for f in checked)  # XCom and task state live here
+    for file in checked:
+        content = file.read_bytes()
+        assert CLIENT_SECRET.encode() not in content, file
+        assert b"eyJ" not in content, file
+    xcom = json.dumps(summary)
+    assert CLIENT_SECRET not in xcom and "eyJ" not in xcom
 
     rerun = dag.test(logical_date=logical)
     assert rerun.state == "success"
