@@ -36,10 +36,18 @@ class FakeControlPlane:
     port (0 = any free one) and returns once the server accepts connections.
     """
 
-    def __init__(self, config: FakeConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: FakeConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.config = config or FakeConfig()
         self.host = host
         self.port = port
+        self.tls = tls  # (certificate file, key file): serve https, to test certificate checking
         self.simulator = TenantSimulator(self.config)
         self._faults = FaultInjector(self.config.faults, self.config.seed)
         self._log = RequestLog()
@@ -60,7 +68,7 @@ class FakeControlPlane:
             raise RuntimeError("the fake control plane is already running")
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(server_config(self.api))
+        self._server = uvicorn.Server(server_config(self.api, self.tls))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name=f"fake-runai:{self.port}", daemon=True
         )
@@ -71,7 +79,8 @@ class FakeControlPlane:
                 self.stop()
                 raise RuntimeError(f"the fake control plane did not start on {self.host}:{self.port}")
             time.sleep(0.005)
-        self._base_url = f"http://{_url_host(self.host)}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        self._base_url = f"{scheme}://{_url_host(self.host)}:{self.port}"
         self.simulator.start_clock()
         return self
 
@@ -154,7 +163,7 @@ def serve_forever(config: FakeConfig, host: str = "127.0.0.1", port: int = 8080)
         sock.close()
 
 
-def server_config(api: FakeApi) -> uvicorn.Config:
+def server_config(api: FakeApi, tls: tuple[str, str] | None = None) -> uvicorn.Config:
     # No websockets, no lifespan, no access log: nothing the fake needs, and fewer warnings.
     return uvicorn.Config(
         api.asgi_app(),
@@ -163,6 +172,8 @@ def server_config(api: FakeApi) -> uvicorn.Config:
         lifespan="off",
         ws="none",
         timeout_graceful_shutdown=2,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
 
 
