@@ -1,4 +1,4 @@
-"""The ``runai-ledger`` command line: sync, backfill, status, query, fake-server, demo.
+"""The ``runai-ledger`` command line: sync, backfill, recheck, status, query, fake-server, demo.
 
 Heavy modules (pyarrow, pandas, duckdb, the pipeline) are imported inside the commands so that
 ``--help`` and a mistyped option answer at once. Expected failures (bad credentials, an
@@ -146,15 +146,55 @@ def backfill(
     _ingest(settings, lambda progress: backfill_audit(settings, start=begin, end=finish, progress=progress))
 
 
-def _ingest(settings: Settings, run: Callable[[Progress], SyncSummary]) -> None:
-    """Run a sync or backfill with a progress display, refresh the views, print the summary."""
+@app.command()
+def recheck(
+    stream: Annotated[str, typer.Argument(help="Stream to re-check: audit.")],
+    start: Annotated[str, typer.Option(help="Range start (inclusive).")],
+    end: Annotated[str, typer.Option(help="Range end (exclusive).")],
+    home: HomeOpt = None,
+    base_url: BaseUrlOpt = None,
+    client_id: ClientIdOpt = None,
+    client_secret: SecretOpt = None,
+    insecure: InsecureOpt = False,
+    wait: WaitOpt = None,
+) -> None:
+    """Re-page a synced range: store late rows, record per window what the API and the lake disagree on."""
+    from runai_extract.recheck import recheck_audit
+    from runai_extract.report import print_recheck
+
+    _check_stream(stream)
+    begin, finish = _time(start, "--start"), _time(end, "--end")
+    assert begin is not None and finish is not None
+    if finish <= begin:
+        raise ConfigError(f"--start must be before --end (got {start} .. {end})")
+    settings = _settings(
+        home,
+        base_url=base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        insecure=insecure,
+        lock_wait=wait,
+    )
+    _ingest(
+        settings,
+        lambda progress: recheck_audit(settings, start=begin, end=finish, progress=progress),
+        print_recheck,  # type: ignore[arg-type]  # it is only ever given the RecheckSummary above
+    )
+
+
+def _ingest(
+    settings: Settings,
+    run: Callable[[Progress], SyncSummary],
+    printer: Callable[[SyncSummary], None] | None = None,
+) -> None:
+    """Run a sync, backfill or recheck with a progress display, refresh the views, print the summary."""
     from runai_extract.progress import terminal_progress
     from runai_extract.report import print_summary
 
     with terminal_progress() as progress:
         summary = run(progress)
     _refresh_views(settings)
-    print_summary(summary)
+    (printer or print_summary)(summary)
 
 
 @app.command()

@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -53,7 +54,9 @@ log = logging.getLogger(__name__)
 
 STREAM = "audit"
 ROW_GROUP_ROWS = 65_536
-Mode = Literal["sync", "backfill"]
+Mode = Literal["sync", "backfill", "recheck"]
+# Ingests one slice of a run and returns its record; recheck wraps the default one.
+SliceRunner = Callable[["RunaiClient", Lake, Window, str, "Progress"], "SliceResult"]
 
 
 class Progress(Protocol):
@@ -227,7 +230,9 @@ def _run(
     mode: Mode,
     transport: httpx.BaseTransport | None,
     progress: Progress | None,
+    ingest: SliceRunner | None = None,
 ) -> SyncSummary:
+    """Page every slice of ``window`` through ``ingest`` (default: _ingest_slice), committing as allowed."""
     run_id = new_run_id()
     summary = SyncSummary(
         run_id,
@@ -242,11 +247,13 @@ def _run(
     slices = split_window(window, settings.slice_length) if window else []
     sink = progress or SilentProgress()
     sink.plan(slices)
+    if ingest is None:
+        ingest = _default_runner(mode, settings.page_size)
     if slices:
         lake.remove_stale_temporaries(AUDIT_EVENTS_DIR)
         with RunaiClient(require_api(settings), transport=transport) as client:
             for piece in slices:
-                result = _ingest_slice(client, lake, piece, run_id, mode, settings.page_size, sink)
+                result = ingest(client, lake, piece, run_id, sink)
                 summary.slices.append(result)
                 if _may_advance(watermark, piece):
                     watermark = store.commit(STREAM, piece.end, run_id).watermark
@@ -259,6 +266,15 @@ def _run(
     return summary
 
 
+def _default_runner(mode: Mode, page_size: int) -> SliceRunner:
+    """Sync and backfill ingest each slice as is; recheck passes its own runner that wraps this one."""
+
+    def run(client: RunaiClient, lake: Lake, piece: Window, run_id: str, sink: Progress) -> SliceResult:
+        return _ingest_slice(client, lake, piece, run_id, mode, page_size, sink)
+
+    return run
+
+
 def _may_advance(watermark: datetime | None, piece: Window) -> bool:
     """Advance only over contiguous data: a backfill that starts past the watermark would leave a gap."""
     return watermark is None or piece.start <= watermark
@@ -269,17 +285,30 @@ def new_run_id() -> str:
 
 
 def _ingest_slice(
-    client: RunaiClient, lake: Lake, piece: Window, run_id: str, mode: Mode, page_size: int, sink: Progress
+    client: RunaiClient,
+    lake: Lake,
+    piece: Window,
+    run_id: str,
+    mode: Mode,
+    page_size: int,
+    sink: Progress,
+    api_ids: set[str] | None = None,
 ) -> SliceResult:
-    """Ingest one slice, record it in ingest_runs, and re-raise any failure after recording it."""
+    """Ingest one slice, record it in ingest_runs, and re-raise any failure after recording it.
+
+    ``api_ids``, when given, collects every id the API served inside the slice (of the final
+    pass), for a recheck to compare with what was stored.
+    """
     started_at = datetime.now(UTC)
     before = client.stats.snapshot()
     result = SliceResult(piece.start, piece.end)
     try:
         try:
-            bad = _page_into_file(client, lake, piece, run_id, page_size, result, sink)
+            bad = _page_into_file(client, lake, piece, run_id, page_size, result, sink, api_ids=api_ids)
         except _Repage:
-            bad = _page_into_file(client, lake, piece, run_id, page_size, result, sink, repage=True)
+            bad = _page_into_file(
+                client, lake, piece, run_id, page_size, result, sink, repage=True, api_ids=api_ids
+            )
         for part, (offset, batch) in enumerate(bad):
             _write_quarantine(lake, batch, run_id, piece, offset, part)
         result.status = "mismatch" if result.total_mismatch else "committed"
@@ -302,6 +331,7 @@ def _page_into_file(
     sink: Progress,
     *,
     repage: bool = False,
+    api_ids: set[str] | None = None,
 ) -> list[tuple[int, AuditBatch]]:
     """Page the slice into its deterministic file; sets result.total_mismatch when counts disagree.
 
@@ -314,6 +344,8 @@ def _page_into_file(
     stored = read_event_ids(lake, [p for p in existing if p != target])
     own_before = read_event_ids(lake, [target]) if target in existing else set()
     _reset_counts(result, repage)
+    if api_ids is not None:
+        api_ids.clear()  # a re-page replaces the first pass's view of the API
     seen: set[str] = set()
     totals: set[int] = set()
     ingested_at = datetime.now(UTC)
@@ -326,7 +358,7 @@ def _page_into_file(
             if page.total is not None:
                 totals.add(page.total)
             batch = normalise_audit(page.items, run_id=run_id, ingested_at=ingested_at)
-            kept = _keep_new(batch, piece, stored, seen, result)
+            kept = _keep_new(batch, piece, stored, seen, result, api_ids)
             writer.write(kept)
             result.rows_written += kept.num_rows
             result.rows_new += _count_new(kept, own_before)
@@ -390,7 +422,12 @@ def _reset_counts(result: SliceResult, repage: bool) -> None:
 
 
 def _keep_new(
-    batch: AuditBatch, piece: Window, stored: set[str], seen: set[str], result: SliceResult
+    batch: AuditBatch,
+    piece: Window,
+    stored: set[str],
+    seen: set[str],
+    result: SliceResult,
+    api_ids: set[str] | None = None,
 ) -> pa.Table:
     """Rows inside the slice whose ids are neither stored elsewhere nor seen earlier in this slice."""
     table = batch.table
@@ -403,6 +440,8 @@ def _keep_new(
     )
     in_window = table.filter(inside)
     result.out_of_window += table.num_rows - in_window.num_rows
+    if api_ids is not None:
+        api_ids.update(in_window.column("event_id").to_pylist())
     keep: list[bool] = []
     for event_id in in_window.column("event_id").to_pylist():
         new = event_id not in stored and event_id not in seen

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from runai_extract.pipeline import SyncSummary
+from runai_extract.recheck import RecheckSummary
 from runai_extract.settings import Settings
 from runai_extract.state import StateStore, format_utc
 from transforms.schemas import INGEST_RUNS_DIR, QUARANTINE_DIR
@@ -46,6 +47,25 @@ def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
         out.print(f"[yellow]schema drift (stored, but new to us): {escape(seen)}[/]", highlight=False)
     if data["quarantined"]:
         out.print("[yellow]some records were quarantined; see the quarantine view for reasons[/]")
+
+
+def print_recheck(summary: RecheckSummary, console: Console | None = None) -> None:
+    """The run summary, then what the recheck found: late rows stored, ids the API no longer returns."""
+    out = console or wide_console()
+    print_summary(summary, out)
+    if not summary.reconciliations:
+        return
+    sealed = sum(1 for r in summary.reconciliations if r.sealed)
+    out.print(
+        f"recheck: {summary.late_rows:,} late row(s) found and stored, "
+        f"{summary.missing_from_api:,} stored id(s) missing from the API, "
+        f"{sealed} of {len(summary.reconciliations)} window(s) sealed; see the reconciliation view"
+    )
+    # Ids come from API data: escape them so a '[' can never become rich markup.
+    for kind, label in (("late", "late ids"), ("missing", "ids missing from the API")):
+        ids = summary.sample_ids(kind)
+        if ids:
+            out.print(f"[yellow]{label} (sample): {escape(', '.join(ids))}[/]", highlight=False)
 
 
 def print_status(settings: Settings, console: Console | None = None) -> None:

@@ -63,6 +63,8 @@ class Settings:
     page_size: int = 1000
     overlap: timedelta = timedelta(minutes=10)
     settle_lag: timedelta = timedelta(minutes=2)
+    # A recheck seals a clean window only once it ended this long ago (late writes settle first).
+    seal_after: timedelta = timedelta(hours=1)
     slice_length: timedelta = timedelta(days=1)
     initial_lookback: timedelta = timedelta(days=90)
     max_attempts: int = 8
@@ -131,6 +133,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"page size must be 1..1000 (the API's cap), got {settings.page_size}")
     if settings.slice_length < timedelta(minutes=1) or settings.overlap < timedelta(0):
         raise ConfigError("slice length must be at least a minute and overlap non-negative")
+    if settings.seal_after < timedelta(0):
+        raise ConfigError(f"seal_after must be non-negative, got {settings.seal_after}")
     if settings.max_attempts < 1 or settings.concurrency < 1:
         raise ConfigError("max attempts and concurrency must be at least 1")
     return settings

@@ -118,8 +118,33 @@ INGEST_RUNS = pa.schema(
     metadata={"runai_ledger.schema_version": str(SCHEMA_VERSION), "runai_ledger.entity": "ingest_runs"},
 )
 
+# One row per recheck run and window: the API's ids compared with the ids stored before it.
+# status is 'clean', 'late_rows', 'missing_from_api' or 'failed'; sealed marks a clean window
+# old enough (Settings.seal_after) that auditors may treat it as closed.
+RECONCILIATION = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("stream", pa.string(), nullable=False),
+        pa.field("window_start", UTC_TS, nullable=False),
+        pa.field("window_end", UTC_TS, nullable=False),
+        pa.field("checked_at", UTC_TS, nullable=False),
+        pa.field("api_total", pa.int64()),
+        pa.field("api_ids", pa.int64(), nullable=False),
+        pa.field("stored_before", pa.int64(), nullable=False),
+        pa.field("late_rows_added", pa.int64(), nullable=False),
+        pa.field("missing_from_api", pa.int64(), nullable=False),
+        pa.field("sample_late_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("sample_missing_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("sealed", pa.bool_(), nullable=False),
+        pa.field("error", pa.string()),
+    ],
+    metadata={"runai_ledger.schema_version": str(SCHEMA_VERSION), "runai_ledger.entity": "reconciliation"},
+)
+
 # Where each table lives inside the lake.
 AUDIT_EVENTS_DIR = "audit_events"
 QUARANTINE_DIR = "quarantine"
 INGEST_RUNS_DIR = "_ops/ingest_runs"
+RECONCILIATION_DIR = "_ops/reconciliation"
 STATE_DIR = "_state"

@@ -28,7 +28,16 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from runai_extract.errors import StorageError
-from transforms.schemas import AUDIT_EVENTS_DIR, INGEST_RUNS, INGEST_RUNS_DIR, QUARANTINE, QUARANTINE_DIR
+from transforms.schemas import (
+    AUDIT_EVENTS,
+    AUDIT_EVENTS_DIR,
+    INGEST_RUNS,
+    INGEST_RUNS_DIR,
+    QUARANTINE,
+    QUARANTINE_DIR,
+    RECONCILIATION,
+    RECONCILIATION_DIR,
+)
 from transforms.storage import Lake
 
 if TYPE_CHECKING:
@@ -44,6 +53,9 @@ __all__ = [
     "quarantine_file_path",
     "quarantine_table",
     "read_event_ids",
+    "read_event_ids_between",
+    "reconciliation_path",
+    "reconciliation_table",
     "write_table",
 ]
 
@@ -102,6 +114,13 @@ def ingest_run_path(stream: str, run_id: str, window_start: datetime, window_end
     start, end = _window(window_start, window_end)
     name = f"part-{_stamp(start)}-{_stamp(end)}-{_segment(run_id, 'run_id')}.parquet"
     return f"{INGEST_RUNS_DIR}/stream={_segment(stream, 'stream')}/{name}"
+
+
+def reconciliation_path(stream: str, run_id: str, window_start: datetime, window_end: datetime) -> str:
+    """One reconciliation record per recheck run and window; a later recheck adds, never rewrites."""
+    start, end = _window(window_start, window_end)
+    name = f"{_segment(run_id, 'run_id')}-{_stamp(start)}-{_stamp(end)}.parquet"
+    return f"{RECONCILIATION_DIR}/stream={_segment(stream, 'stream')}/{name}"
 
 
 def _stamp(moment: datetime) -> str:
@@ -288,6 +307,31 @@ def read_event_ids(lake: Lake, rel_paths: Sequence[str]) -> set[str]:
     return set(column.unique().to_pylist()) - {None}
 
 
+def read_event_ids_between(lake: Lake, rel_paths: Sequence[str], start: datetime, end: datetime) -> set[str]:
+    """The event_id values in ``rel_paths`` whose event_time lies in [start, end).
+
+    A recheck compares a window's stored ids with the API's; files of other windows share the
+    day partition, so the time filter (pushed down to row-group statistics) picks the window's.
+    """
+    if not rel_paths:
+        return set()
+    paths = [lake.full_path(rel) for rel in rel_paths]
+    schema = pa.schema([AUDIT_EVENTS.field("event_id"), AUDIT_EVENTS.field("event_time")])
+    low, high = _window(start, end)
+    time_type = AUDIT_EVENTS.field("event_time").type
+    inside = (ds.field("event_time") >= pa.scalar(low, time_type)) & (
+        ds.field("event_time") < pa.scalar(high, time_type)
+    )
+    try:
+        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=lake.fs)
+        column = dataset.to_table(columns=["event_id"], filter=inside).column("event_id")
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(
+            f"cannot read event ids from {len(paths)} file(s) under {lake.uri}: {exc}"
+        ) from exc
+    return set(column.unique().to_pylist()) - {None}
+
+
 # -- run tables ------------------------------------------------------------------------------------
 def quarantine_table(
     records: Sequence[QuarantinedRecord],
@@ -323,32 +367,42 @@ def ingest_run_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     Strict on purpose: a typo in a key would otherwise silently store a null in the one table
     that proves completeness.
     """
-    required = [f.name for f in INGEST_RUNS if not f.nullable]
-    known = set(INGEST_RUNS.names)
+    return _strict_table(INGEST_RUNS, rows, "ingest run")
+
+
+def reconciliation_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """RECONCILIATION rows, as strict as ingest_run_table: this table is what auditors sign off on."""
+    return _strict_table(RECONCILIATION, rows, "reconciliation")
+
+
+def _strict_table(schema: pa.Schema, rows: Sequence[Mapping[str, Any]], label: str) -> pa.Table:
+    """``rows`` as a table of ``schema``, refusing missing required keys and unknown ones."""
+    required = [f.name for f in schema if not f.nullable]
+    known = set(schema.names)
     for i, row in enumerate(rows):
         missing = [name for name in required if name not in row]
         if missing:
-            raise ValueError(f"ingest run row {i}: missing required key(s) {', '.join(missing)}")
+            raise ValueError(f"{label} row {i}: missing required key(s) {', '.join(missing)}")
         unknown = sorted(set(row) - known)
         if unknown:
-            raise ValueError(f"ingest run row {i}: unknown key(s) {', '.join(unknown)}")
-    columns = {f.name: [_run_value(f, row.get(f.name), i) for i, row in enumerate(rows)] for f in INGEST_RUNS}
-    return _table(INGEST_RUNS, columns)
+            raise ValueError(f"{label} row {i}: unknown key(s) {', '.join(unknown)}")
+    columns = {
+        f.name: [_run_value(f, row.get(f.name), i, label) for i, row in enumerate(rows)] for f in schema
+    }
+    return _table(schema, columns)
 
 
-def _run_value(field: pa.Field, value: Any, row: int) -> Any:
+def _run_value(field: pa.Field, value: Any, row: int, label: str = "ingest run") -> Any:
     """Aware datetimes become UTC; drift maps are sorted so the same run gives the same bytes."""
     if value is None:
         if not field.nullable:
-            raise ValueError(f"ingest run row {row}: {field.name} must not be null")
+            raise ValueError(f"{label} row {row}: {field.name} must not be null")
         return None
     if pa.types.is_timestamp(field.type):
-        return _utc(value, f"ingest run row {row}: {field.name}")
+        return _utc(value, f"{label} row {row}: {field.name}")
     if pa.types.is_map(field.type):
         if not isinstance(value, Mapping):
-            raise ValueError(
-                f"ingest run row {row}: {field.name} must be a mapping, got {type(value).__name__}"
-            )
+            raise ValueError(f"{label} row {row}: {field.name} must be a mapping, got {type(value).__name__}")
         return sorted(value.items())
     return value
 

@@ -25,6 +25,8 @@ from transforms.schemas import (
     INGEST_RUNS_DIR,
     QUARANTINE,
     QUARANTINE_DIR,
+    RECONCILIATION,
+    RECONCILIATION_DIR,
     STATE_DIR,
     UTC_TS,
 )
@@ -95,6 +97,13 @@ SOURCES: tuple[Source, ...] = (
         QUARANTINE_DIR,
         ".parquet",
         _with_columns(QUARANTINE, _SOURCE_FILE),
+    ),
+    Source(
+        "src_reconciliation",
+        "reconciliation_glob",
+        RECONCILIATION_DIR,
+        ".parquet",
+        _with_columns(RECONCILIATION, _SOURCE_FILE),
     ),
     Source("src_watermarks", "state_glob", STATE_DIR, ".json", WATERMARK_COLUMNS),
 )

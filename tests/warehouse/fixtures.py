@@ -16,7 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.schemas import AUDIT_EVENTS, INGEST_RUNS, QUARANTINE
+from transforms.schemas import AUDIT_EVENTS, INGEST_RUNS, QUARANTINE, RECONCILIATION
 from transforms.storage import Lake
 from warehouse.query import run_query
 
@@ -247,6 +247,27 @@ QUARANTINED = [
 ]
 
 
+RECONCILED = [
+    {
+        "run_id": "run-4",
+        "stream": "audit",
+        "window_start": DAY1,
+        "window_end": DAY2,
+        "checked_at": h(DAY2, 8),
+        "api_total": 4,
+        "api_ids": 4,
+        "stored_before": 3,
+        "late_rows_added": 1,
+        "missing_from_api": 0,
+        "sample_late_ids": ["late-1"],
+        "sample_missing_ids": [],
+        "status": "late_rows",
+        "sealed": False,
+        "error": None,
+    },
+]
+
+
 def write_parquet(lake: Lake, rel: str, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
     path = Path(lake.full_path(rel))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -276,6 +297,7 @@ def populate(lake: Lake) -> None:
     for i, run in enumerate(RUNS):
         write_parquet(lake, f"_ops/ingest_runs/stream=audit/run-{i}.parquet", [run], INGEST_RUNS)
     write_parquet(lake, "quarantine/stream=audit/run-2.parquet", QUARANTINED, QUARANTINE)
+    write_parquet(lake, "_ops/reconciliation/stream=audit/run-4.parquet", RECONCILED, RECONCILIATION)
     write_state(lake, "audit", "2025-06-02T06:00:00.000000Z", "run-3")
     write_state(lake, "workloads", "2025-06-01T00:00:00.000000Z", "run-w")
 
