@@ -21,7 +21,7 @@ from runai_extract.errors import ConfigError, LedgerError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from runai_extract.pipeline import Progress, SyncSummary
+    from runai_extract.runs import Progress, SyncSummary
     from runai_extract.settings import Settings
 
 app = typer.Typer(

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-    from runai_extract.pipeline import Progress, SliceResult
+    from runai_extract.runs import Progress, SliceResult
     from runai_extract.windows import Window
 
 
@@ -42,7 +42,7 @@ class _RichProgress:
 def terminal_progress() -> Iterator[Progress]:
     """Yield a progress sink: a rich bar at a terminal, silence elsewhere."""
     if not sys.stderr.isatty():
-        from runai_extract.pipeline import SilentProgress
+        from runai_extract.runs import SilentProgress
 
         yield SilentProgress()
         return

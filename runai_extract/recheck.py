@@ -26,10 +26,10 @@ from runai_extract.pipeline import (
     SliceResult,
     SliceRunner,
     SyncSummary,
-    _ingest_slice,
-    _run,
+    run_slices,
 )
 from runai_extract.settings import Settings
+from runai_extract.slices import ingest_slice
 from runai_extract.state import StateStore, format_utc, writer_lock
 from runai_extract.windows import Window
 from transforms.storage import Lake
@@ -117,7 +117,7 @@ def recheck_audit(
         state = store.read(STREAM)
         watermark = state.watermark if state else None
         window = Window(start, end) if end > start else None
-        summary = _run(settings, lake, store, window, watermark, "recheck", transport, progress, runner)
+        summary = run_slices(settings, lake, store, window, watermark, "recheck", transport, progress, runner)
     base = {f.name: getattr(summary, f.name) for f in fields(SyncSummary)}
     return RecheckSummary(**base, reconciliations=found)
 
@@ -132,7 +132,7 @@ def _recheck_runner(page_size: int, seal_before: datetime, found: list[Reconcili
         try:
             stored = _stored_ids(lake, piece)
             record.stored_before = len(stored)
-            result = _ingest_slice(client, lake, piece, run_id, "recheck", page_size, sink, api_ids)
+            result = ingest_slice(client, lake, piece, run_id, "recheck", page_size, sink, api_ids)
             _compare(record, result, stored, api_ids, seal_before)
         except Exception as exc:
             record.status, record.error = "failed", str(exc)

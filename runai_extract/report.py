@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runai_extract.pipeline import SyncSummary
 from runai_extract.recheck import RecheckSummary
+from runai_extract.runs import SyncSummary
 from runai_extract.settings import Settings
 from runai_extract.state import StateStore, format_utc
 from transforms.schemas import INGEST_RUNS_DIR, QUARANTINE_DIR
