@@ -167,3 +167,23 @@ def test_event_times_are_utc_and_within_their_partition(fake: FakeControlPlane, 
         day = file.parent.name.removeprefix("event_date=")
         dates = {t.astimezone(UTC).date().isoformat() for t in table.column("event_time").to_pylist()}
         assert dates <= {day}
+
+
+def test_late_rows_within_the_overlap_are_picked_up_by_the_next_sync(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    """Rows written late with timestamps just before the watermark (inside the overlap) are stored
+    by the next ordinary sync, once; older ones are the recheck's job (tests/test_recheck.py)."""
+    settings = settings_for(fake, tmp_path)
+    first = sync_audit(settings, now=NOW)
+    assert first.watermark_after is not None
+    late = fake.simulator.add_rows(
+        7,
+        first.watermark_after - settings.overlap + timedelta(seconds=1),
+        first.watermark_after - timedelta(seconds=1),
+    )
+    second = sync_audit(settings, now=NOW + timedelta(minutes=1))
+    assert second.rows_new == 7
+    ids = stored_ids(tmp_path)
+    assert len(ids) == len(set(ids))
+    assert set(late) <= set(ids)
