@@ -41,6 +41,7 @@ __all__ = [
     "SliceRunner",
     "SyncSummary",
     "backfill_audit",
+    "run_range",
     "run_slices",
     "sync_audit",
 ]
@@ -86,19 +87,35 @@ def backfill_audit(
     progress: Progress | None = None,
 ) -> SyncSummary:
     """Re-read an explicit range; adds only what is missing and advances the watermark only if contiguous."""
+    return run_range(
+        settings, "backfill", start=start, end=end, now=now, transport=transport, progress=progress
+    )
+
+
+def run_range(
+    settings: Settings,
+    mode: Mode,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+    transport: httpx.BaseTransport | None = None,
+    progress: Progress | None = None,
+    ingest: SliceRunner | None = None,
+) -> SyncSummary:
+    """Run the slices of an explicit range [start, min(end, now - settle lag)) under the writer lock."""
     if end <= start:
         raise ConfigError(
-            f"backfill range is empty or inverted: start {format_utc(start)} >= end {format_utc(end)}"
+            f"{mode} range is empty or inverted: start {format_utc(start)} >= end {format_utc(end)}"
         )
-    current = now or datetime.now(UTC)
-    end = min(end, current - settings.settle_lag)
+    end = min(end, (now or datetime.now(UTC)) - settings.settle_lag)
     lake = Lake(settings.lake_uri)
     store = StateStore(lake)
     with writer_lock(lake, STREAM, wait=settings.lock_wait):
         state = store.read(STREAM)
         watermark = state.watermark if state else None
         window = Window(start, end) if end > start else None
-        return run_slices(settings, lake, store, window, watermark, "backfill", transport, progress)
+        return run_slices(settings, lake, store, window, watermark, mode, transport, progress, ingest)
 
 
 def run_slices(

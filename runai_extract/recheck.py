@@ -19,18 +19,17 @@ from typing import Any
 import httpx
 
 from runai_extract.client import RunaiClient
-from runai_extract.errors import ConfigError
 from runai_extract.pipeline import (
     STREAM,
     Progress,
     SliceResult,
     SliceRunner,
     SyncSummary,
-    run_slices,
+    run_range,
 )
 from runai_extract.settings import Settings
 from runai_extract.slices import ingest_slice
-from runai_extract.state import StateStore, format_utc, writer_lock
+from runai_extract.state import format_utc
 from runai_extract.windows import Window
 from transforms.storage import Lake
 from transforms.writer import (
@@ -103,21 +102,13 @@ def recheck_audit(
     progress: Progress | None = None,
 ) -> RecheckSummary:
     """Re-page [start, min(end, now - settle lag)), store late rows, record one reconciliation per slice."""
-    if end <= start:
-        raise ConfigError(
-            f"recheck range is empty or inverted: start {format_utc(start)} >= end {format_utc(end)}"
-        )
     current = now or datetime.now(UTC)
-    end = min(end, current - settings.settle_lag)
-    lake = Lake(settings.lake_uri)
-    store = StateStore(lake)
     found: list[Reconciliation] = []
     runner = _recheck_runner(settings.page_size, current - settings.seal_after, found)
-    with writer_lock(lake, STREAM, wait=settings.lock_wait):
-        state = store.read(STREAM)
-        watermark = state.watermark if state else None
-        window = Window(start, end) if end > start else None
-        summary = run_slices(settings, lake, store, window, watermark, "recheck", transport, progress, runner)
+    summary = run_range(
+        settings, "recheck", start=start, end=end, now=current, transport=transport, progress=progress,
+        ingest=runner,
+    )  # fmt: skip
     base = {f.name: getattr(summary, f.name) for f in fields(SyncSummary)}
     return RecheckSummary(**base, reconciliations=found)
 
