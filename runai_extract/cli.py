@@ -130,11 +130,7 @@ def backfill(
     """Re-read an explicit range; stores only events not already in the lake."""
     from runai_extract.pipeline import backfill_audit
 
-    _check_stream(stream)
-    begin, finish = _time(start, "--start"), _time(end, "--end")
-    assert begin is not None and finish is not None
-    if finish <= begin:
-        raise ConfigError(f"--start must be before --end (got {start} .. {end})")
+    begin, finish = _range(stream, start, end)
     settings = _settings(
         home,
         base_url=base_url,
@@ -162,11 +158,7 @@ def recheck(
     from runai_extract.recheck import recheck_audit
     from runai_extract.report import print_recheck
 
-    _check_stream(stream)
-    begin, finish = _time(start, "--start"), _time(end, "--end")
-    assert begin is not None and finish is not None
-    if finish <= begin:
-        raise ConfigError(f"--start must be before --end (got {start} .. {end})")
+    begin, finish = _range(stream, start, end)
     settings = _settings(
         home,
         base_url=base_url,
@@ -180,6 +172,16 @@ def recheck(
         lambda progress: recheck_audit(settings, start=begin, end=finish, progress=progress),
         print_recheck,  # type: ignore[arg-type]  # it is only ever given the RecheckSummary above
     )
+
+
+def _range(stream: str, start: str, end: str) -> tuple[datetime, datetime]:
+    """Check the stream and read --start/--end: one clear line for an unknown, unreadable or inverted range."""
+    _check_stream(stream)
+    begin, finish = _time(start, "--start"), _time(end, "--end")
+    assert begin is not None and finish is not None
+    if finish <= begin:
+        raise ConfigError(f"--start must be before --end (got {start} .. {end})")
+    return begin, finish
 
 
 def _ingest(
