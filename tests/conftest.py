@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,3 +67,15 @@ def settings_for(fake: FakeControlPlane, home: Path, **overrides: object) -> Set
     }
     base.update(overrides)
     return load_settings({}, **base)
+
+
+def cli_env(fake: FakeControlPlane, home: Path) -> dict[str, str]:
+    """The environment for a `runai-ledger` subprocess against ``fake``: this shell's RUNAI_* left out."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNAI_")}
+    env.update(
+        RUNAI_BASE_URL=fake.base_url,
+        RUNAI_CLIENT_ID=CLIENT_ID,
+        RUNAI_CLIENT_SECRET=CLIENT_SECRET,
+        RUNAI_LEDGER_HOME=str(home),
+    )
+    return env

@@ -14,13 +14,12 @@ duplicate ids, never exceeds the ground truth, and counts never go down.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -28,7 +27,8 @@ import pyarrow.parquet as pq
 from runai_extract.errors import LedgerError
 from runai_extract.fake import FakeControlPlane, FaultConfig
 from runai_extract.pipeline import backfill_audit
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, fake_config, settings_for
+from runai_extract.state import format_utc
+from tests.conftest import cli_env, fake_config, settings_for
 from transforms.storage import Lake
 from warehouse.build import ensure_views
 from warehouse.query import run_query
@@ -36,21 +36,6 @@ from warehouse.query import run_query
 CLI = [sys.executable, "-m", "runai_extract.cli"]
 ONE_US = timedelta(microseconds=1)
 COUNT_SQL = "select count(*) as n, count(distinct event_id) as d from audit_events"
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def cli_env(fake: FakeControlPlane, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNAI_")}
-    env.update(
-        RUNAI_BASE_URL=fake.base_url,
-        RUNAI_CLIENT_ID=CLIENT_ID,
-        RUNAI_CLIENT_SECRET=CLIENT_SECRET,
-        RUNAI_LEDGER_HOME=str(home),
-    )
-    return env
 
 
 def stored_ids(home: Path) -> list[str]:
@@ -71,7 +56,7 @@ def test_two_syncs_at_once_one_wins_one_is_refused(
     settings = settings_for(fake, tmp_path)
     backfill_audit(settings, start=sim.start - timedelta(hours=1), end=sim.start)  # watermark = stream start
 
-    command = [*CLI, "sync", "audit", "--until", iso(sim.now)]
+    command = [*CLI, "sync", "audit", "--until", format_utc(sim.now)]
     env = cli_env(fake, tmp_path)
     children = [
         subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -106,7 +91,7 @@ def test_queries_during_a_sync_succeed_or_fail_clearly_and_never_go_down(
 
     env = cli_env(fake, tmp_path)
     sync = subprocess.Popen(
-        [*CLI, "sync", "audit", "--until", iso(sim.now)],
+        [*CLI, "sync", "audit", "--until", format_utc(sim.now)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

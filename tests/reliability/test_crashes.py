@@ -37,8 +37,8 @@ import orjson
 import pyarrow.parquet as pq
 
 from runai_extract.fake import FakeControlPlane, FaultConfig
-from runai_extract.state import StateStore
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, fake_config
+from runai_extract.state import StateStore, format_utc
+from tests.conftest import cli_env, fake_config
 from transforms.storage import Lake
 
 CLI = [sys.executable, "-m", "runai_extract.cli"]
@@ -47,21 +47,6 @@ KILLS = 12  # in all; every third one is targeted (alternately at a temporary fi
 TARGETED_EVERY = 3
 DELAY_RANGE_S = (1.2, 3.6)  # from process start: imports take ~1.4 s, a full run ~4 s
 ONE_US = timedelta(microseconds=1)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def cli_env(fake: FakeControlPlane, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNAI_")}
-    env.update(
-        RUNAI_BASE_URL=fake.base_url,
-        RUNAI_CLIENT_ID=CLIENT_ID,
-        RUNAI_CLIENT_SECRET=CLIENT_SECRET,
-        RUNAI_LEDGER_HOME=str(home),
-    )
-    return env
 
 
 def stored_ids(lake_dir: Path) -> list[str]:
@@ -147,7 +132,7 @@ def check_after_kill(
     assert mark is not None  # the seeding backfill committed one
     before = truth(datetime(2000, 1, 1, tzinfo=UTC), mark - ONE_US)
     missing = before - set(ids)
-    assert not missing, f"watermark {iso(mark)} is ahead of the data: {len(missing)} events missing"
+    assert not missing, f"watermark {format_utc(mark)} is ahead of the data: {len(missing)} events missing"
     return len(before)
 
 
@@ -165,7 +150,15 @@ def test_sigkill_at_random_points_then_rerun_stores_everything_once(
     # A first, empty backfill just before the stream starts puts the watermark at the stream's
     # start, so each sync reads four days (the CLI would otherwise plan 90 mostly empty days).
     seed = subprocess.run(
-        [*CLI, "backfill", "audit", "--start", iso(sim.start - timedelta(hours=1)), "--end", iso(sim.start)],
+        [
+            *CLI,
+            "backfill",
+            "audit",
+            "--start",
+            format_utc(sim.start - timedelta(hours=1)),
+            "--end",
+            format_utc(sim.start),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -190,7 +183,7 @@ def test_sigkill_at_random_points_then_rerun_stores_everything_once(
             watch = partial(data_ahead_of_watermark, lake_dir)
         trigger = watch if targeted else None
         child = subprocess.Popen(
-            [*CLI, "sync", "audit", "--until", iso(until)],
+            [*CLI, "sync", "audit", "--until", format_utc(until)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -209,7 +202,11 @@ def test_sigkill_at_random_points_then_rerun_stores_everything_once(
         )
 
     rerun = subprocess.run(
-        [*CLI, "sync", "audit", "--until", iso(until)], env=env, capture_output=True, text=True, timeout=120
+        [*CLI, "sync", "audit", "--until", format_utc(until)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert rerun.returncode == 0, rerun.stderr
     final_checks(env, lake_dir, everything)
@@ -247,9 +244,9 @@ def _reset(home: Path, env: dict[str, str], stream_start: datetime) -> None:
             "backfill",
             "audit",
             "--start",
-            iso(stream_start - timedelta(hours=1)),
+            format_utc(stream_start - timedelta(hours=1)),
             "--end",
-            iso(stream_start),
+            format_utc(stream_start),
         ],
         env=env,
         capture_output=True,

@@ -15,11 +15,10 @@ rerun stores exactly the ground truth, once each.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -27,28 +26,17 @@ import pytest
 
 from runai_extract.fake import FakeControlPlane
 from runai_extract.pipeline import backfill_audit
-from runai_extract.state import StateStore
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, fake_config, settings_for
+from runai_extract.state import StateStore, format_utc
+from tests.conftest import cli_env, fake_config, settings_for
 from transforms.storage import Lake
 
 CLI = [sys.executable, "-m", "runai_extract.cli"]
 ONE_US = timedelta(microseconds=1)
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def sync_cli(fake: FakeControlPlane, home: Path, lake: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNAI_")}
-    env.update(
-        RUNAI_BASE_URL=fake.base_url,
-        RUNAI_CLIENT_ID=CLIENT_ID,
-        RUNAI_CLIENT_SECRET=CLIENT_SECRET,
-        RUNAI_LEDGER_HOME=str(home),
-        RUNAI_LEDGER_LAKE=str(lake),
-    )
-    command = [*CLI, "sync", "audit", "--until", iso(fake.simulator.now)]
+    env = {**cli_env(fake, home), "RUNAI_LEDGER_LAKE": str(lake)}
+    command = [*CLI, "sync", "audit", "--until", format_utc(fake.simulator.now)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
