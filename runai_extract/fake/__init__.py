@@ -11,7 +11,20 @@ tenant, and used by the test suite as the server the extractor talks to over loo
                        resets, stalls, ignored offset, backwards ``next``, a lying ``total``,
                        non-JSON 200 bodies, corrupt records (badrecords.py)
     TenantSimulator    the tenant's audit stream and the ground truth tests compare against,
-                       including which ids are served corrupt and how (``corrupt_ids``)
+                       including which ids are served corrupt and how (``corrupt_ids``); its
+                       workloads and org units over simulated time (``sim_now``, ``advance``,
+                       ``workload_truth``, ``gpu_hours_truth``, ``org_truth``,
+                       ``workload_changes_since``)
+
+Workloads (workloads.py, lifecycle.py, workload_render.py) are shown AS OF ``sim_now``, which
+starts at ``now`` and moves only by ``TenantSimulator.advance``; every response carries
+``Date: <sim_now>``. Those created before ``now`` are exactly the audit log's successful
+workload creates (same id, name, cluster, submitter, millisecond; an audit delete is their
+``deletedAt``). Semantics an extractor may rely on: ``allocatedResources.gpu`` is the requested
+GPUs while Running and 0 otherwise (constant within a Running interval); ``phaseUpdatedAt`` is
+the last phase change, ``updatedAt`` the last change of any kind, ``completedAt`` is set on
+Completed/Failed/Stopped and ``deletedAt`` on deletion; ``GET /api/v1/workloads/{id}`` also
+returns deleted workloads; history comes in a hash order, not by time.
 
 Where the real API is silent the fake picks the stricter reading and says so: the audit-log
 window is inclusive at BOTH ends (``start <= timestamp <= end``), ties on the sort key are

@@ -1,7 +1,9 @@
 """The HTTP surface of the fake control plane: a Starlette app speaking the 2.24 API.
 
-Routes: ``POST /api/v1/token`` and ``GET /api/v1/audit/log``. Everything else is 404 with the
-API's ``Error`` body (not Starlette's plain-text page), because clients parse error bodies.
+Routes: ``POST /api/v1/token``, ``GET /api/v1/audit/log`` and the workload/lookup routes of
+workload_routes.py. Everything else is 404 with the API's ``Error`` body (not Starlette's
+plain-text page), because clients parse error bodies. Every response carries a ``Date`` header
+in simulated time (simdate.py).
 
 Order of checks on a data request, as a gateway in front of the real API does it: added
 latency, a stall (``slow_rate``), a connection cut (``reset_rate``), then an injected fault (a
@@ -27,8 +29,10 @@ from runai_extract.fake.faults import PROXY_PAGE, FaultInjector
 from runai_extract.fake.filters import parse_audit_query
 from runai_extract.fake.problems import ApiProblem
 from runai_extract.fake.requestlog import RequestLog, RequestLogMiddleware
+from runai_extract.fake.simdate import SimulatedDateMiddleware
 from runai_extract.fake.simulator import TenantSimulator
 from runai_extract.fake.tokens import TokenIssuer
+from runai_extract.fake.workload_routes import Render, workload_routes
 
 JSON = "application/json"
 TOKEN_PATH = "/api/v1/token"
@@ -51,8 +55,12 @@ class FakeApi:
             routes=[
                 Route(TOKEN_PATH, self.token, methods=["POST"]),
                 Route(AUDIT_LOG_PATH, self.audit_log, methods=["GET"]),
+                *workload_routes(self, self.simulator.workloads),
             ],
-            middleware=[Middleware(RequestLogMiddleware, log=self.log)],
+            middleware=[
+                Middleware(RequestLogMiddleware, log=self.log),
+                Middleware(SimulatedDateMiddleware, clock=lambda: self.simulator.sim_now),
+            ],
             exception_handlers={
                 ApiProblem: _problem_response,
                 HTTPException: _http_exception_response,
@@ -80,6 +88,21 @@ class FakeApi:
         if query.offset == 0:
             # Offset drift: new rows land in this window after its first page went out.
             self.simulator.drift(query, self.faults.drift_rows_for(query.window))
+        spoiled = None if stalled else self.faults.draw_bad_body()
+        if spoiled == "html":
+            return Response(PROXY_PAGE, media_type="text/html; charset=utf-8")
+        if spoiled == "truncated":
+            return Response(body[: len(body) // 2], media_type=JSON)
+        return Response(body, media_type=JSON)
+
+    async def data(self, request: Request, render: Render) -> Response:
+        """A data route other than the audit log (workloads, lookups): same faults, auth, spoiling."""
+        stalled = await self._stall()
+        fault = None if stalled else self._misbehave()
+        if fault is not None:
+            return fault
+        self.issuer.verify(request.headers.get("authorization"))
+        body = await run_in_threadpool(render, request.query_params.multi_items(), request.path_params)
         spoiled = None if stalled else self.faults.draw_bad_body()
         if spoiled == "html":
             return Response(PROXY_PAGE, media_type="text/html; charset=utf-8")

@@ -20,10 +20,18 @@ class FakeConfig:
     tenant_id: str = "1001"
     now: datetime | None = None  # aware UTC; None = the wall clock when the tenant is built
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # Workloads (workloads.py): those created before ``now`` are the audit stream's workload
+    # creates (about one per five audit events); the timeline runs on ``future_days`` past
+    # ``now`` for TenantSimulator.advance, with new workloads at ``workloads_per_day``
+    # (None = the audit span's own rate).
+    workloads_per_day: int | None = None
+    future_days: int = 2
 
     def __post_init__(self) -> None:
         if self.days < 0 or self.events_per_day < 0:
             raise ValueError("days and events_per_day must not be negative")
+        if self.future_days < 0 or (self.workloads_per_day or 0) < 0:
+            raise ValueError("future_days and workloads_per_day must not be negative")
         if self.now is not None and self.now.utcoffset() is None:
             raise ValueError("now must be timezone-aware (UTC)")
         if not self.client_id or not self.client_secret:

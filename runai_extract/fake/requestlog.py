@@ -22,6 +22,7 @@ class RequestRecord:
     query_string: str  # as sent
     status: int
     at: float  # time.monotonic() when the response started
+    received: float = 0.0  # time.monotonic() when the request arrived: [received, at] is in flight
 
 
 class RequestLog:
@@ -42,6 +43,20 @@ class RequestLog:
     def count(self, path: str, method: str | None = None) -> int:
         return sum(1 for r in self.snapshot() if r.path == path and (method is None or r.method == method))
 
+    def peak_in_flight(self, path: str) -> int:
+        """The most requests to ``path`` the server was handling at the same moment."""
+        edges = sorted(
+            edge
+            for r in self.snapshot()
+            if r.path == path
+            for edge in ((r.received, 1), (r.at, -1))  # at a tie the end sorts first
+        )
+        peak = current = 0
+        for _, step in edges:
+            current += step
+            peak = max(peak, current)
+        return peak
+
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
@@ -59,6 +74,7 @@ class RequestLogMiddleware:
             await self._app(scope, receive, send)
             return
         raw_query = scope.get("query_string", b"").decode("latin-1")
+        received = time.monotonic()
 
         async def noting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -70,6 +86,7 @@ class RequestLogMiddleware:
                         query_string=raw_query,
                         status=int(message["status"]),
                         at=time.monotonic(),
+                        received=received,
                     )
                 )
             await send(message)

@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from types import FrameType, TracebackType
 
 import uvicorn
@@ -116,6 +117,10 @@ class FakeControlPlane:
     def requests_to(self, path: str, method: str | None = None) -> int:
         return self._log.count(path, method)
 
+    def peak_in_flight(self, path: str) -> int:
+        """The most requests to ``path`` handled at once (a client's real concurrency)."""
+        return self._log.peak_in_flight(path)
+
     def clear_request_log(self) -> None:
         self._log.clear()
 
@@ -156,11 +161,27 @@ def serve_forever(config: FakeConfig, host: str = "127.0.0.1", port: int = 8080)
         sock.listen()  # connections queue from here on, so the printed URL works at once
         print(f"fake Run:ai control plane listening on http://{_url_host(host)}:{bound_port}", flush=True)
         plane.simulator.start_clock()
+        if config.now is None:  # a tenant of "now": its workloads move on with the wall clock
+            threading.Thread(target=_follow_wall_clock, args=(plane.simulator,), daemon=True).start()
         server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+
+
+def _follow_wall_clock(simulator: TenantSimulator, every_s: float = 10.0) -> None:
+    """Advance the simulated clock to the wall clock every few seconds (a daemon thread).
+
+    So a long-running `runai-ledger fake-server` (make airflow) shows new workloads, phase changes
+    and deletions to hourly syncs, up to ``future_days`` past its start; tests set ``now`` and
+    call ``advance()`` themselves instead.
+    """
+    while True:
+        time.sleep(every_s)
+        behind = datetime.now(UTC) - simulator.sim_now
+        if behind > timedelta(0):
+            simulator.advance(behind)
 
 
 def server_config(api: FakeApi, tls: tuple[str, str] | None = None) -> uvicorn.Config:
@@ -171,6 +192,7 @@ def server_config(api: FakeApi, tls: tuple[str, str] | None = None) -> uvicorn.C
         access_log=False,
         lifespan="off",
         ws="none",
+        date_header=False,  # simdate.py sends Date in simulated time instead
         timeout_graceful_shutdown=2,
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,

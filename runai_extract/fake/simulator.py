@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -28,6 +28,7 @@ from runai_extract.fake.generator import extra_rows, generate_stream, to_ms
 from runai_extract.fake.query import QueryEngine
 from runai_extract.fake.render import RowRenderer, WireRow, json_array, parse_rows, uuid_texts
 from runai_extract.fake.store import AuditStore, Columns
+from runai_extract.fake.workloads import WorkloadModel
 
 LATE_SPAN = timedelta(hours=1)  # late rows land in the last hour of the stream (near watermarks)
 
@@ -57,6 +58,8 @@ class TenantSimulator:
             config.seed, config.tenant_id, to_ms(self.start), to_ms(self.now), count
         )
         self._store = AuditStore(columns)
+        # Built before any drift or late rows exist: workloads agree with the generated stream.
+        self.workloads = WorkloadModel(config, self._world, self._store, to_ms(self.start), to_ms(self.now))
         self._engine = QueryEngine(self._store, self._world.tables)
         self._renderer = RowRenderer(self._world.tables)
         self._pending: list[_Pending] = []
@@ -135,6 +138,35 @@ class TenantSimulator:
             columns = self._extra(count, first_ms, last_ms)
             self._store.insert(columns)
             return _ids(columns)
+
+    # -- simulated time (workloads, org units) ----------------------------------------------------
+    @property
+    def sim_now(self) -> datetime:
+        """The moment the workload and org-unit API show (starts at ``now``; see :meth:`advance`)."""
+        return self.workloads.sim_now
+
+    def advance(self, delta: timedelta) -> None:
+        """Move ``sim_now`` forward: new workloads, phase changes and deletions become visible.
+
+        The audit stream is fixed at build time and does not grow with the clock.
+        """
+        self.workloads.advance(delta)
+
+    def workload_truth(self) -> list[dict[str, object]]:
+        """Every workload created by ``sim_now`` (deleted ones too), as it stands then."""
+        return self.workloads.truth()
+
+    def gpu_hours_truth(self) -> dict[tuple[date, str], float]:
+        """GPU-hours per (UTC day, project id) of Running time up to ``sim_now``."""
+        return self.workloads.gpu_hours()
+
+    def org_truth(self) -> dict[str, object]:
+        """Current department/project names (id -> name) and the renames done by ``sim_now``."""
+        return self.workloads.org_truth()
+
+    def workload_changes_since(self, since: datetime) -> int:
+        """Workloads created, changing phase or deleted in (since, sim_now]."""
+        return self.workloads.changes_since(to_ms(since))
 
     # -- ground truth ---------------------------------------------------------------------------
     def count(
