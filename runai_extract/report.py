@@ -13,14 +13,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from runai_extract.coverage import coverage_summary
+from runai_extract.errors import StorageError
 from runai_extract.recheck import RecheckSummary
+from runai_extract.retention import retention_alerts
 from runai_extract.runs import SyncSummary
 from runai_extract.settings import Settings
 from runai_extract.state import StateStore, format_utc
 from transforms.schemas import INGEST_RUNS_DIR, QUARANTINE_DIR
 from transforms.storage import Lake
 
-STREAMS = ("audit",)
+STREAMS = ("audit", "org", "workloads")  # usage streams: the watermark is the server time of the last run
 
 
 def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
@@ -47,6 +50,8 @@ def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
         out.print(f"[yellow]schema drift (stored, but new to us): {escape(seen)}[/]", highlight=False)
     if data["quarantined"]:
         out.print("[yellow]some records were quarantined; see the quarantine view for reasons[/]")
+    for alert in summary.alerts:
+        out.print(f"[bold red]ALERT retention lag: {escape(alert)}[/]", highlight=False)
 
 
 def print_recheck(summary: RecheckSummary, console: Console | None = None) -> None:
@@ -84,6 +89,14 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
             f"{stream}: watermark {format_utc(state.watermark)} ({_human(lag.total_seconds())} behind now), "
             f"last run {state.run_id}"
         )
+    for alert in retention_alerts(lake, settings.retention_margin, now=now):
+        out.print(f"[bold red]ALERT retention lag: {escape(str(alert))}[/]", highlight=False)
+    try:
+        lines = coverage_summary(lake).lines()
+    except StorageError as exc:
+        lines = [f"coverage unavailable: {exc}"]
+    for line in lines:
+        out.print(escape(line), highlight=False)
     runs = _last_runs(lake)
     if runs is not None:
         out.print(runs)
@@ -98,17 +111,30 @@ def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
         return None
     con = duckdb.connect()
     rows = con.sql(
-        "SELECT run_id, mode, min(window_start), max(window_end), count(*), sum(rows_new), "
+        "SELECT run_id, stream, mode, min(window_start), max(window_end), count(*), sum(rows_new), "
         "sum(duplicates_dropped), sum(quarantined), string_agg(DISTINCT status, ','), max(finished_at) "
-        "FROM read_parquet(?) GROUP BY run_id, mode ORDER BY max(finished_at) DESC LIMIT ?",
+        "FROM read_parquet(?, union_by_name = true) GROUP BY run_id, stream, mode "
+        "ORDER BY max(finished_at) DESC LIMIT ?",
         params=[[lake.location(f) for f in files], limit],
     ).fetchall()
     table = Table(title="last runs")
-    for col in ("run", "mode", "from", "to", "windows", "new rows", "dupes", "quarantined", "status"):
+    for col in (
+        "run",
+        "stream",
+        "mode",
+        "from",
+        "to",
+        "windows",
+        "new rows",
+        "dupes",
+        "quarantined",
+        "status",
+    ):
         table.add_column(col)
-    for run_id, mode, start, end, windows, written, dupes, quar, status, _ in rows:
+    for run_id, stream, mode, start, end, windows, written, dupes, quar, status, _ in rows:
         table.add_row(
             run_id,
+            stream,
             mode,
             f"{start:%Y-%m-%d %H:%M}",
             f"{end:%Y-%m-%d %H:%M}",

@@ -66,6 +66,8 @@ class SliceResult:
     total_mismatch: bool = False
     repaged: bool = False
     drift_fields: Counter[str] = field(default_factory=Counter)
+    api_query: str | None = None  # the request without its page offset: what "api_total" counted
+    id_set_digest: str | None = None  # transforms.digest.id_set_digest of the ids in the file
     files: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -83,6 +85,7 @@ class SyncSummary:
     watermark_after: datetime | None
     slices: list[SliceResult] = field(default_factory=list)
     seconds: float = 0.0
+    alerts: list[str] = field(default_factory=list)  # e.g. the retention-lag alert (retention.py)
 
     @property
     def rows_new(self) -> int:
@@ -131,6 +134,7 @@ class SyncSummary:
             "mismatched_slices": sum(1 for s in self.slices if s.total_mismatch),
             "drift": dict(sorted(self.drift().items())),
             "seconds": round(self.seconds, 3),
+            "alerts": list(self.alerts),
             **self.totals(),
         }
 
@@ -153,13 +157,15 @@ def add_request_stats(result: SliceResult, before: dict[str, int], after: dict[s
         setattr(result, ours, getattr(result, ours) + after.get(theirs, 0) - before.get(theirs, 0))
 
 
-def record_run(lake: Lake, run_id: str, mode: str, result: SliceResult, started_at: datetime) -> None:
+def record_run(
+    lake: Lake, run_id: str, mode: str, result: SliceResult, started_at: datetime, *, stream: str = STREAM
+) -> None:
     """Write the slice's ingest_runs row: what the API said, what we stored, what it cost."""
     finished = datetime.now(UTC)
     row = asdict(result)
     row.update(
         run_id=run_id,
-        stream=STREAM,
+        stream=stream,
         mode=mode,
         drift_fields=dict(result.drift_fields),
         started_at=started_at,
@@ -169,5 +175,5 @@ def record_run(lake: Lake, run_id: str, mode: str, result: SliceResult, started_
         code_version=__version__,
     )
     write_table(
-        lake, ingest_run_path(STREAM, run_id, result.window_start, result.window_end), ingest_run_table([row])
+        lake, ingest_run_path(stream, run_id, result.window_start, result.window_end), ingest_run_table([row])
     )

@@ -65,6 +65,10 @@ class Settings:
     settle_lag: timedelta = timedelta(minutes=2)
     # A recheck seals a clean window only once it ended this long ago (late writes settle first).
     seal_after: timedelta = timedelta(hours=1)
+    # Warn when a watermark is within this of falling out of the API's retention (audit: 90 days).
+    retention_margin: timedelta = timedelta(days=10)
+    # HMAC key of the pseudonymised views (RUNAI_LEDGER_PSEUDONYM_KEY); empty = those views are off.
+    pseudonym_key: Secret = field(default=Secret(""), repr=False)
     slice_length: timedelta = timedelta(days=1)
     initial_lookback: timedelta = timedelta(days=90)
     max_attempts: int = 8
@@ -83,8 +87,9 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields replaced (None values are ignored, so flags can be passed as-is)."""
         clean = {k: v for k, v in changes.items() if v is not None}
-        if "client_secret" in clean and isinstance(clean["client_secret"], str):
-            clean["client_secret"] = Secret(clean["client_secret"])
+        for name in ("client_secret", "pseudonym_key"):
+            if name in clean and isinstance(clean[name], str):
+                clean[name] = Secret(clean[name])
         return _validated(replace(self, **clean))
 
 
@@ -101,7 +106,16 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         home=home,
         lake_uri=lake_uri,
         verify_tls=_env_bool(env, "RUNAI_VERIFY_TLS", True),
+        pseudonym_key=Secret(env.get("RUNAI_LEDGER_PSEUDONYM_KEY") or ""),
+        retention_margin=timedelta(
+            days=_env_int(env, "RUNAI_LEDGER_RETENTION_MARGIN_DAYS", Settings.retention_margin.days)
+        ),
         max_attempts=_env_int(env, "RUNAI_MAX_ATTEMPTS", Settings.max_attempts),
+        # Slices paged at once, and their length (a day can be cut into pieces that page in parallel).
+        concurrency=_env_int(env, "RUNAI_CONCURRENCY", Settings.concurrency),
+        slice_length=timedelta(
+            minutes=_env_int(env, "RUNAI_SLICE_MINUTES", Settings.slice_length // timedelta(minutes=1))
+        ),
     )
     return settings.with_overrides(**overrides)
 
@@ -135,6 +149,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError("slice length must be at least a minute and overlap non-negative")
     if settings.seal_after < timedelta(0):
         raise ConfigError(f"seal_after must be non-negative, got {settings.seal_after}")
+    if settings.retention_margin < timedelta(0):
+        raise ConfigError(f"the retention margin must be non-negative, got {settings.retention_margin}")
     if settings.max_attempts < 1 or settings.concurrency < 1:
         raise ConfigError("max attempts and concurrency must be at least 1")
     return settings

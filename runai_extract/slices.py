@@ -13,17 +13,21 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import urlencode
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from runai_extract.client import RunaiClient
+from runai_extract.endpoints import AUDIT_LOG
 from runai_extract.errors import ApiContractError, LedgerError
 from runai_extract.pagination import audit_pages
 from runai_extract.runs import STREAM, Progress, SliceResult, add_request_stats, record_run
 from runai_extract.state import format_utc
+from runai_extract.timefmt import format_api_time
 from runai_extract.windows import Window
 from transforms.audit import AuditBatch, normalise_audit
+from transforms.digest import id_set_digest
 from transforms.schemas import AUDIT_EVENTS
 from transforms.storage import Lake
 from transforms.writer import (
@@ -57,7 +61,7 @@ def ingest_slice(
     pass), for a recheck to compare with what was stored.
     """
     started_at = datetime.now(UTC)
-    before = client.stats.snapshot()
+    before = client.stats.thread_snapshot()  # this thread's requests: slices run concurrently
     result = SliceResult(piece.start, piece.end)
     try:
         try:
@@ -73,7 +77,7 @@ def ingest_slice(
         result.status, result.error = "failed", str(exc)
         raise
     finally:
-        add_request_stats(result, before, client.stats.snapshot())
+        add_request_stats(result, before, client.stats.thread_snapshot())
         record_run(lake, run_id, mode, result, started_at)
     return result
 
@@ -125,7 +129,21 @@ def _page_into_file(
         # Checked inside the writer's block: raising here means this pass's file never appears.
         _check_total(result, totals, piece, repage)
     result.files = [target] if writer.rows else []
+    result.api_query = _api_query(piece, page_size)
+    result.id_set_digest = id_set_digest(seen)  # seen holds exactly the ids written to the file
     return bad
+
+
+def _api_query(piece: Window, page_size: int) -> str:
+    """The slice's request without its offset, so a record says exactly what api_total counted."""
+    params = {
+        **dict(AUDIT_LOG.fixed_params),
+        "start": format_api_time(piece.start),
+        "end": format_api_time(piece.end),
+    }
+    if AUDIT_LOG.page_param:
+        params[AUDIT_LOG.page_param] = str(AUDIT_LOG.page_size(page_size))
+    return f"GET {AUDIT_LOG.path}?{urlencode(sorted(params.items()))}"
 
 
 class _Repage(Exception):

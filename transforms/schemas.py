@@ -107,6 +107,11 @@ INGEST_RUNS = pa.schema(
         pa.field("total_mismatch", pa.bool_(), nullable=False),
         pa.field("repaged", pa.bool_(), nullable=False),
         pa.field("drift_fields", pa.map_(pa.string(), pa.int64())),
+        # Coverage evidence (nullable: records written before they existed stay readable). api_query
+        # is the request minus the page offset; id_set_digest is transforms.digest.id_set_digest
+        # over the ids the window's file holds, so rows_written and the ids can be re-proved later.
+        pa.field("api_query", pa.string()),
+        pa.field("id_set_digest", pa.string()),
         pa.field("files", pa.list_(pa.string())),
         pa.field("error", pa.string()),
         pa.field("started_at", UTC_TS, nullable=False),

@@ -35,8 +35,10 @@ from pathlib import Path
 import duckdb
 
 from runai_extract.errors import StorageError
+from runai_extract.settings import Secret
 from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
+from warehouse import pseudonyms
 from warehouse.connection import LOCK_WAIT_S, open_warehouse
 from warehouse.models import (
     SOURCES,
@@ -108,7 +110,12 @@ def plan_build(lake: Lake, sql_dir: Path = SQL_DIR) -> BuildPlan:
 
 
 def build_views(
-    warehouse_path: Path, lake: Lake, *, sql_dir: Path = SQL_DIR, lock_wait: float = LOCK_WAIT_S
+    warehouse_path: Path,
+    lake: Lake,
+    *,
+    sql_dir: Path = SQL_DIR,
+    lock_wait: float = LOCK_WAIT_S,
+    pseudonym_key: Secret | None = None,
 ) -> BuildReport:
     """(Re)create every view and macro in ``warehouse_path`` in one transaction.
 
@@ -117,23 +124,31 @@ def build_views(
     another process holds the file or a view cannot be built (the file is then left as it was).
     """
     plan = plan_build(lake, sql_dir)
-    _apply(plan, warehouse_path, lock_wait)
+    _apply(plan, warehouse_path, lock_wait, pseudonym_key)
     log.info("warehouse views built in %s (empty sources: %s)", warehouse_path, plan.empty_sources or "none")
     return _report(plan, warehouse_path, rebuilt=True)
 
 
 def ensure_views(
-    warehouse_path: Path, lake: Lake, *, sql_dir: Path = SQL_DIR, lock_wait: float = LOCK_WAIT_S
+    warehouse_path: Path,
+    lake: Lake,
+    *,
+    sql_dir: Path = SQL_DIR,
+    lock_wait: float = LOCK_WAIT_S,
+    pseudonym_key: Secret | None = None,
 ) -> BuildReport:
     """Build the views only if the stored build differs from what the lake and the SQL call for.
 
     Called after every sync: when nothing changed it opens the file read-only for one small
-    query and returns, so it neither takes the write lock nor disturbs readers.
+    query and returns, so it neither takes the write lock nor disturbs readers. The pseudonym
+    table also counts: a new key, or identities the table does not map yet, call for a build.
     """
     plan = plan_build(lake, sql_dir)
-    if stored_hash(warehouse_path, lock_wait=lock_wait) == plan.sql_hash:
+    if stored_hash(warehouse_path, lock_wait=lock_wait) == plan.sql_hash and not _pseudonyms_stale(
+        warehouse_path, lock_wait, pseudonym_key
+    ):
         return _report(plan, warehouse_path, rebuilt=False)
-    _apply(plan, warehouse_path, lock_wait)
+    _apply(plan, warehouse_path, lock_wait, pseudonym_key)
     log.info(
         "warehouse views rebuilt in %s (empty sources: %s)", warehouse_path, plan.empty_sources or "none"
     )
@@ -159,7 +174,15 @@ def stored_hash(warehouse_path: Path, *, lock_wait: float = LOCK_WAIT_S) -> str 
         con.close()
 
 
-def _apply(plan: BuildPlan, warehouse_path: Path, lock_wait: float) -> None:
+def _pseudonyms_stale(warehouse_path: Path, lock_wait: float, key: Secret | None) -> bool:
+    con = open_warehouse(warehouse_path, read_only=True, lock_wait=lock_wait)
+    try:
+        return pseudonyms.is_stale(con, key)
+    finally:
+        con.close()
+
+
+def _apply(plan: BuildPlan, warehouse_path: Path, lock_wait: float, key: Secret | None = None) -> None:
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = open_warehouse(warehouse_path, read_only=False, lock_wait=lock_wait)
     try:
@@ -167,8 +190,10 @@ def _apply(plan: BuildPlan, warehouse_path: Path, lock_wait: float) -> None:
         con.begin()
         try:
             _drop_stale(con, previous, plan.models)
+            pseudonyms.prepare(con)  # the pseudonymised views read these tables
             for model, statement in zip(plan.models, plan.statements, strict=True):
                 _execute_model(con, model, statement)
+            pseudonyms.refresh(con, key)
             _write_meta(con, plan)
             con.commit()
         except BaseException:

@@ -6,6 +6,8 @@
 -- how many rows did each window bring, and were we throttled?". status is 'committed' (data and
 -- record durable), 'mismatch' (stored, but the API's total disagreed with the rows received even
 -- after one re-page), 'failed' (error says why) or 'running' (the process was interrupted).
+-- api_query is the request the window was paged with (minus the offset), id_set_digest the
+-- transforms.digest.id_set_digest of the ids its file holds (NULL in records older than them).
 create or replace view ingest_runs as
 
 with runs as (
@@ -50,7 +52,9 @@ final as (
         duration_s,
         files,
         schema_version,
-        code_version
+        code_version,
+        api_query,
+        id_set_digest
     from deduplicated
 )
 
