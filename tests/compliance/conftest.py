@@ -1,0 +1,32 @@
+"""A synced (and rechecked) ledger home against the fake control plane, shared by the compliance tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from runai_extract.fake import FakeControlPlane
+from runai_extract.pipeline import sync_audit
+from runai_extract.recheck import recheck_audit
+from runai_extract.settings import Settings
+from tests.conftest import FAKE_NOW, fake_config, settings_for
+
+NOW = FAKE_NOW + timedelta(minutes=5)
+# The fake serves two days of events ending at FAKE_NOW; this whole day is synced and rechecked.
+SEALED_DAY = FAKE_NOW.replace(hour=0) - timedelta(days=1)
+
+
+@pytest.fixture
+def ledger(start_fake: Callable[..., FakeControlPlane], tmp_path: Path) -> Settings:
+    """A home whose audit stream was synced, synced again, and rechecked over SEALED_DAY."""
+    fake = start_fake(fake_config(days=2, events_per_day=600))
+    settings = settings_for(fake, tmp_path / "home")
+    sync_audit(settings, now=NOW)
+    sync_audit(settings, now=NOW + timedelta(minutes=1))
+    recheck_audit(
+        settings, start=SEALED_DAY, end=SEALED_DAY + timedelta(days=1), now=NOW + timedelta(minutes=2)
+    )
+    return settings
