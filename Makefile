@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test lint pytest airflow clean
+.PHONY: demo test lint pytest airflow clean bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,3 +32,8 @@ airflow: $(STAMP)
 
 clean:
 	rm -rf .ledger .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks (not part of `make test` or CI): ours vs a minimal floor vs dlt, see docs/performance.md.
+# BENCH_ARGS=--quick for a small smoke run.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

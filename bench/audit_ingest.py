@@ -3,6 +3,9 @@
 The fake runs in its own process (so its CPU is not counted against ours, as with a real
 tenant) preloaded with ROWS audit rows; the backfill runs as a real CLI process, timed whole,
 with its peak RSS from wait4(). Usage: python bench/audit_ingest.py [ROWS ...] [--repeat N]
+
+Ours only, kept for quick profiling; `make bench` (bench/run.py) runs the same measurement next
+to the floor and dlt, and every other scenario of docs/performance.md.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ Everything else (400, 403, 404, ...) fails at once: retrying a wrong request doe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -23,6 +24,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
@@ -70,16 +73,34 @@ class RequestStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(self.FIELDS, 0)
+        self._local = threading.local()  # the same counts, per thread (see thread_snapshot)
 
     def add(self, name: str, amount: int = 1) -> None:
         if name not in self._counts:
             raise KeyError(f"unknown counter {name!r}")
         with self._lock:
             self._counts[name] += amount
+        mine = self._thread_counts()
+        mine[name] += amount
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
+
+    def thread_snapshot(self) -> dict[str, int]:
+        """The counts of requests made by the calling thread only.
+
+        Slices run on worker threads sharing one client; a slice charges itself with the
+        difference of two of these snapshots, so concurrent slices never count each other's
+        requests (every request, retry and token refresh happens in the thread that needed it).
+        """
+        return dict(self._thread_counts())
+
+    def _thread_counts(self) -> dict[str, int]:
+        counts: dict[str, int] | None = getattr(self._local, "counts", None)
+        if counts is None:
+            counts = self._local.counts = dict.fromkeys(self.FIELDS, 0)
+        return counts
 
     @property
     def requests(self) -> int:
@@ -201,6 +222,7 @@ class RunaiClient:
         self._clock = clock
         self._redact = Redactor([settings.client_secret])
         self._base_url = settings.base_url
+        self._server_time: datetime | None = None
         self._http = _build_http(settings, transport, self._count_request, self._count_response)
         self._auth = TokenAuth(settings, self._post_token, clock=clock, refresh_margin=token_refresh_margin)
 
@@ -344,7 +366,21 @@ class RunaiClient:
         if request.url.path.endswith(TOKEN_PATH):
             self.stats.add("token_requests")
 
+    @property
+    def server_time(self) -> datetime | None:
+        """The server's clock (its ``Date`` header) at the latest response, or None if it sent none.
+
+        Live lists (workloads) say what is true "now" on the server; this is that now, free of
+        our own clock's skew.
+        """
+        return self._server_time
+
     def _count_response(self, response: httpx.Response) -> None:
+        stamp = response.headers.get("Date")
+        if stamp:
+            # A garbled Date header is not worth failing a request over.
+            with contextlib.suppress(TypeError, ValueError):
+                self._server_time = parsedate_to_datetime(stamp).astimezone(UTC)
         if response.status_code == 429:
             self.stats.add("throttled_429")
         elif response.status_code >= 500:

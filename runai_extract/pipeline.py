@@ -25,6 +25,9 @@ import httpx
 
 from runai_extract.client import RunaiClient
 from runai_extract.errors import ConfigError
+from runai_extract.manifests import record_audit_window
+from runai_extract.ordered import in_order
+from runai_extract.retention import retention_alerts
 from runai_extract.runs import STREAM, Progress, SilentProgress, SliceResult, SyncSummary, new_run_id
 from runai_extract.settings import Settings, require_api
 from runai_extract.slices import Mode, ingest_slice
@@ -74,7 +77,10 @@ def sync_audit(
             settle_lag=settings.settle_lag,
             initial_lookback=settings.initial_lookback,
         )
-        return run_slices(settings, lake, store, window, watermark, "sync", transport, progress)
+        summary = run_slices(settings, lake, store, window, watermark, "sync", transport, progress)
+    # After the commit: a watermark close to the API's retention horizon is worth an alert.
+    summary.alerts = [str(a) for a in retention_alerts(lake, settings.retention_margin, now=now)]
+    return summary
 
 
 def backfill_audit(
@@ -129,7 +135,8 @@ def run_slices(
     progress: Progress | None,
     ingest: SliceRunner | None = None,
 ) -> SyncSummary:
-    """Page every slice of ``window`` through ``ingest`` (default: slices.ingest_slice), committing as allowed."""
+    """Page the slices of ``window`` through ``ingest`` (default: slices.ingest_slice) on up to
+    ``settings.concurrency`` threads, committing each result in window order as allowed."""
     run_id = new_run_id()
     summary = SyncSummary(
         run_id,
@@ -149,18 +156,47 @@ def run_slices(
     if slices:
         lake.remove_stale_temporaries(AUDIT_EVENTS_DIR)
         with RunaiClient(require_api(settings), transport=transport) as client:
-            for piece in slices:
-                result = ingest(client, lake, piece, run_id, sink)
-                summary.slices.append(result)
-                if _may_advance(watermark, piece):
-                    watermark = store.commit(STREAM, piece.end, run_id).watermark
-                    summary.watermark_after = watermark
-                sink.slice_done(result)
+            runner = ingest
+            finished: list[SliceResult] = []  # every slice that completed, in any order
+
+            def page(piece: Window) -> SliceResult:
+                result = runner(client, lake, piece, run_id, sink)
+                finished.append(result)
+                return result
+
+            # Slices are paged concurrently but committed here strictly in window order; a failed
+            # slice raises at its position, so the watermark never moves over a gap.
+            try:
+                for piece, result in in_order(slices, page, settings.concurrency):
+                    summary.slices.append(result)
+                    record_audit_window(lake, STREAM, result, run_id, settings.page_size)
+                    if _may_advance(watermark, piece):
+                        watermark = store.commit(STREAM, piece.end, run_id).watermark
+                        summary.watermark_after = watermark
+                    sink.slice_done(result)
+            except Exception:
+                _manifest_stragglers(lake, finished, summary, run_id, settings.page_size)
+                raise
     summary.seconds = time.monotonic() - started
     if summary.drift():
         log.warning("audit %s %s: schema drift %s", mode, run_id, dict(sorted(summary.drift().items())))
     log.info("audit %s %s finished: %s", mode, run_id, summary.to_dict())
     return summary
+
+
+def _manifest_stragglers(
+    lake: Lake, finished: list[SliceResult], summary: SyncSummary, run_id: str, page_size: int
+) -> None:
+    """Manifest the slices that completed after the one that failed (they ran in parallel).
+
+    Their files are complete and stay (deleting them could remove what a backfill stored under
+    the same name); like a backfill past a gap they get manifests but never move the watermark,
+    so the rerun pages those windows again and `verify` still accounts for every file.
+    """
+    committed = {id(result) for result in summary.slices}
+    for result in sorted(finished, key=lambda r: r.window_start):
+        if id(result) not in committed:
+            record_audit_window(lake, STREAM, result, run_id, page_size)
 
 
 def _default_runner(mode: Mode, page_size: int) -> SliceRunner:

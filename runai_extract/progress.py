@@ -7,6 +7,7 @@ pipeline's own log lines tell the story.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -26,13 +27,15 @@ class _RichProgress:
         self.bar = bar
         self.task: TaskID = bar.add_task("audit", total=None, rows=0)
         self.total_rows = 0
+        self._lock = threading.Lock()  # rows() is called from the slices' worker threads
 
     def plan(self, slices: list[Window]) -> None:
         self.bar.update(self.task, total=len(slices))
 
     def rows(self, n: int) -> None:
-        self.total_rows += n
-        self.bar.update(self.task, rows=self.total_rows)
+        with self._lock:
+            self.total_rows += n
+            self.bar.update(self.task, rows=self.total_rows)
 
     def slice_done(self, result: SliceResult) -> None:
         self.bar.update(self.task, advance=1, description=f"audit {result.window_start:%Y-%m-%d}")

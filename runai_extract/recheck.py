@@ -110,7 +110,8 @@ def recheck_audit(
         ingest=runner,
     )  # fmt: skip
     base = {f.name: getattr(summary, f.name) for f in fields(SyncSummary)}
-    return RecheckSummary(**base, reconciliations=found)
+    # Slices may finish out of order on the worker threads; report them in window order.
+    return RecheckSummary(**base, reconciliations=sorted(found, key=lambda r: r.window_start))
 
 
 def _recheck_runner(page_size: int, seal_before: datetime, found: list[Reconciliation]) -> SliceRunner:

@@ -37,7 +37,12 @@ def stored_ids(home: Path) -> list[str]:
 def reconciliation_rows(home: Path) -> list[dict[str, object]]:
     files = sorted((home / "lake" / "_ops" / "reconciliation" / "stream=audit").glob("*.parquet"))
     rows = [row for f in files for row in pq.read_table(f).to_pylist()]
-    return sorted(rows, key=lambda r: (r["checked_at"], r["window_start"]))  # type: ignore[return-value]
+    # Runs in the order they ran; within a run, windows in window order (slices of one run are
+    # checked concurrently, so their checked_at order is not their window order).
+    run_started: dict[object, object] = {}
+    for row in sorted(rows, key=lambda r: r["checked_at"]):  # type: ignore[arg-type, return-value]
+        run_started.setdefault(row["run_id"], row["checked_at"])
+    return sorted(rows, key=lambda r: (run_started[r["run_id"]], r["window_start"]))  # type: ignore[return-value]
 
 
 def test_recheck_finds_late_rows_a_sync_cannot_see(fake: FakeControlPlane, tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from runai_extract.errors import StorageError
@@ -295,6 +294,8 @@ def read_event_ids(lake: Lake, rel_paths: Sequence[str]) -> set[str]:
     """
     if not rel_paths:
         return set()
+    import pyarrow.dataset as ds  # here, not at the top: it drags in pandas (~0.5 s) for every CLI start
+
     paths = [lake.full_path(rel) for rel in rel_paths]
     schema = pa.schema([pa.field("event_id", pa.string())])
     try:
@@ -315,6 +316,8 @@ def read_event_ids_between(lake: Lake, rel_paths: Sequence[str], start: datetime
     """
     if not rel_paths:
         return set()
+    import pyarrow.dataset as ds  # lazily, as in read_event_ids
+
     paths = [lake.full_path(rel) for rel in rel_paths]
     schema = pa.schema([AUDIT_EVENTS.field("event_id"), AUDIT_EVENTS.field("event_time")])
     low, high = _window(start, end)

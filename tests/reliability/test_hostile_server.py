@@ -126,7 +126,8 @@ def test_tokens_expiring_every_two_seconds_are_refreshed_not_fetched_per_request
     number of data requests; each 401 is recovered by one refresh; every id stored exactly once."""
     faults = FaultConfig(token_lifetime_s=2, latency_s=0.03)
     fake = start_fake(fake_config(days=2, events_per_day=1500, faults=faults))
-    settings = settings_for(fake, tmp_path, page_size=25)
+    # One slice at a time: the run must last several token lifetimes (parallel slices finish sooner).
+    settings = settings_for(fake, tmp_path, page_size=25, concurrency=1)
     revokers = [threading.Timer(delay, fake.revoke_tokens) for delay in (1.3, 3.7)]
     for timer in revokers:
         timer.start()
@@ -173,7 +174,9 @@ def test_bodies_always_spoiled_fail_clearly_and_leave_the_watermark(
     Checked: the second sync fails with ApiContractError saying the body is not JSON; the watermark
     stays where the clean sync left it; no new file; the failed window is in ingest_runs."""
     fake = start_fake(fake_config())
-    settings = settings_for(fake, tmp_path, max_attempts=3)
+    # One slice at a time, so exactly one window runs (and fails); tests/test_parallel_slices.py
+    # covers a failure while several slices are in flight.
+    settings = settings_for(fake, tmp_path, max_attempts=3, concurrency=1)
     first = sync_audit(settings, until=NOW - timedelta(hours=12), now=NOW)
     files_before = audit_files(tmp_path)
 
@@ -209,7 +212,7 @@ def test_broken_paging_contract_stops_and_commits_nothing(
     for the bad window, carrying the error."""
     faults, message = CONTRACT_BREAKS[name]
     fake = start_fake(fake_config())
-    settings = settings_for(fake, tmp_path, page_size=100)
+    settings = settings_for(fake, tmp_path, page_size=100, concurrency=1)  # exactly one window fails
     first = sync_audit(settings, until=NOW - timedelta(hours=30), now=NOW)
     files_before, ids_before = audit_files(tmp_path), sorted(stored_ids(tmp_path))
 

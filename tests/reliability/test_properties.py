@@ -199,6 +199,9 @@ def test_any_mix_of_syncs_backfills_retries_and_shifted_pages_stores_each_id_onc
             client_id="svc",
             client_secret="pw",
             page_size=page_size,
+            # The mock tenant numbers requests and inserts rows by request order (order-dependent
+            # by design, and not thread-safe), so slices run one at a time here.
+            concurrency=1,
             initial_lookback=timedelta(hours=32),  # the first sync always reaches back before the rows
             backoff_base=0.001,
             backoff_cap=0.002,
