@@ -11,8 +11,9 @@ Adding an endpoint means adding one declaration below and registering it in ``EN
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
+from urllib.parse import quote
 
 from runai_extract.errors import ConfigError
 
@@ -44,6 +45,10 @@ class Endpoint:
             raise ConfigError(f"page size must be at least 1 for {self.name}, got {requested}")
         return min(requested, self.max_page)
 
+    def for_id(self, ident: str) -> Endpoint:
+        """The endpoint of one entity (``{id}`` in the path), the id percent-encoded."""
+        return replace(self, path=self.path.format(id=quote(ident, safe="")))
+
 
 AUDIT_LOG = Endpoint(
     "audit_log",
@@ -56,7 +61,47 @@ AUDIT_LOG = Endpoint(
     fixed_params=(("sortBy", "timestamp"), ("sortOrder", "asc")),
 )
 
+# The live workload list. Paged by keyset on createdAt (runai_extract/workload_pages.py), not by
+# plain offsets: the list changes while we page it.
+WORKLOADS = Endpoint("workloads", "/api/v1/workloads", "workloads", "limit", 500, False)
+WORKLOADS_COUNT_PATH = "/api/v1/workloads/count"
+# History has no sort parameter (its order is unspecified); events default to newest first,
+# which shifts offsets as events arrive, so ask for oldest first.
+WORKLOAD_HISTORY = Endpoint(
+    "workload_history", "/api/v1/workloads/{id}/history", "records", "limit", 500, False
+)
+WORKLOAD_EVENTS = Endpoint(
+    "workload_events",
+    "/api/v1/workloads/{id}/events",
+    "events",
+    "limit",
+    500,
+    False,
+    fixed_params=(("sortOrder", "asc"),),
+)
+CLUSTERS = Endpoint("clusters", "/api/v1/clusters", None, None, 500, False, id_field="uuid")
+DEPARTMENTS = Endpoint("departments", "/api/v1/org-unit/departments", "departments", "limit", 500, False)
+PROJECTS = Endpoint("projects", "/api/v1/org-unit/projects", "projects", "limit", 500, False)
+NODE_POOLS = Endpoint("node_pools", "/api/v1/node-pools", "nodepools", "limit", 500, False, has_next=False)
+USERS = Endpoint("users", "/api/v1/users", None, "limit", 500, False, has_next=False)
+
 ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
-    {e.name: e for e in sorted([AUDIT_LOG], key=lambda e: e.name)}
+    {
+        e.name: e
+        for e in sorted(
+            [
+                AUDIT_LOG,
+                WORKLOADS,
+                WORKLOAD_HISTORY,
+                WORKLOAD_EVENTS,
+                CLUSTERS,
+                DEPARTMENTS,
+                PROJECTS,
+                NODE_POOLS,
+                USERS,
+            ],
+            key=lambda e: e.name,
+        )
+    }
 )
 """Every known endpoint by name, in a stable (sorted) order."""

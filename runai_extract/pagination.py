@@ -57,8 +57,10 @@ class OffsetPaginator:
         page_size: int,
         *,
         max_pages: int = DEFAULT_MAX_PAGES,
+        start: int = 0,
     ) -> None:
         self._client = client
+        self._start = start
         self._endpoint = endpoint
         self._params = {**dict(endpoint.fixed_params), **params}
         self._size = endpoint.page_size(page_size)
@@ -78,7 +80,7 @@ class OffsetPaginator:
         return self._walk()
 
     def _walk(self) -> Iterator[Page]:
-        offset = 0
+        offset = self._start
         while True:
             body = self._client.get_json(self._endpoint.path, self._request_params(offset))
             page = Page(offset, self._items(body), _total(body), self._next(body))
@@ -210,6 +212,15 @@ def audit_pages(client: JsonGetter, start: datetime, end: datetime, page_size: i
         )
     params: dict[str, str | int] = {"start": format_api_time(start), "end": format_api_time(end)}
     return iter(OffsetPaginator(client, AUDIT_LOG, params, page_size))
+
+
+def fetch_all(
+    client: JsonGetter, endpoint: Endpoint, page_size: int, params: Mapping[str, str | int] | None = None
+) -> list[Any]:
+    """Every item of a small list (org units, one workload's history), all pages, in order received."""
+    return [
+        item for page in OffsetPaginator(client, endpoint, params or {}, page_size) for item in page.items
+    ]
 
 
 def _total(body: Any) -> int | None:

@@ -30,6 +30,16 @@ from transforms.schemas import (
     STATE_DIR,
     UTC_TS,
 )
+from transforms.usage_schemas import (
+    ORG_DIR,
+    ORG_SCHEMAS,
+    WORKLOAD_EVENTS,
+    WORKLOAD_EVENTS_DIR,
+    WORKLOAD_HISTORY,
+    WORKLOAD_HISTORY_DIR,
+    WORKLOAD_SNAPSHOTS,
+    WORKLOAD_SNAPSHOTS_DIR,
+)
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -76,7 +86,7 @@ WATERMARK_COLUMNS = pa.schema(
     ]
 )
 
-SOURCES: tuple[Source, ...] = (
+_SOURCES: tuple[Source, ...] = (
     Source(
         "src_audit_events",
         "audit_events_glob",
@@ -106,7 +116,18 @@ SOURCES: tuple[Source, ...] = (
         _with_columns(RECONCILIATION, _SOURCE_FILE),
     ),
     Source("src_watermarks", "state_glob", STATE_DIR, ".json", WATERMARK_COLUMNS),
+    *(
+        Source(f"src_{name}", f"{name}_glob", lake_dir, ".parquet", _with_columns(schema, _SOURCE_FILE))
+        for name, lake_dir, schema in (
+            ("workload_snapshots", WORKLOAD_SNAPSHOTS_DIR, WORKLOAD_SNAPSHOTS),
+            ("workload_history", WORKLOAD_HISTORY_DIR, WORKLOAD_HISTORY),
+            ("workload_events", WORKLOAD_EVENTS_DIR, WORKLOAD_EVENTS),
+            *((kind, f"{ORG_DIR}/{kind}", schema) for kind, schema in sorted(ORG_SCHEMAS.items())),
+        )
+    ),
 )
+# In the order the .sql files apply (by name), so plans and reports list them the same way.
+SOURCES: tuple[Source, ...] = tuple(sorted(_SOURCES, key=lambda source: source.view))
 
 
 # -- SQL text --------------------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""A small simulated tenant with workloads, and helpers that read the warehouse the way a user does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from runai_extract.fake import FakeConfig, FakeControlPlane, FaultConfig
+from runai_extract.settings import Settings
+from tests.conftest import fake_config, settings_for
+from transforms.storage import Lake
+from warehouse.build import build_views
+
+
+def usage_config(faults: FaultConfig | None = None, events_per_day: int = 400) -> FakeConfig:
+    """Two audit days of 400 events: ~170 workloads, quick to sync with their history and events."""
+    return fake_config(days=2, events_per_day=events_per_day, faults=faults, seed=23)
+
+
+@pytest.fixture
+def usage_fake(start_fake: Callable[..., FakeControlPlane]) -> FakeControlPlane:
+    return start_fake(usage_config())
+
+
+def views(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Build the views over the lake and open them (UTC session, as the CLI does)."""
+    build_views(settings.warehouse_path, Lake(settings.lake_uri))
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    return con.execute(sql, list(params)).fetchall()
+
+
+def lake_files(home: Path) -> list[str]:
+    """Data files of the usage streams (run records and state excluded)."""
+    lake = home / "lake"
+    return sorted(
+        str(p.relative_to(lake))
+        for p in lake.rglob("*.parquet")
+        if not p.relative_to(lake).as_posix().startswith(("_ops/", "_state/"))
+    )
+
+
+__all__ = ["lake_files", "rows", "settings_for", "usage_config", "views"]
