@@ -1,10 +1,11 @@
-"""`make demo`: run the runai_audit_log DAG against the embedded fake control plane and show the views.
+"""`make demo`: run the audit, org-unit and workload DAGs against the embedded fake control plane.
 
 Not a DAG file (listed in .airflowignore). It sets the Airflow environment before Airflow is
 imported (the config is read at import time), migrates a throwaway SQLite metadata DB, starts the
 fake on a free loopback port, points the ``runai_default`` Connection at it, and runs the DAG with
-``dag.test()`` three times: the first run catches up the simulated history, the second and the
-rerun of the same interval add nothing. ``dag.test`` does not raise when a task fails, so the
+``dag.test()``: the audit DAG three times (the first run catches up the simulated history, the
+second and the rerun of the same interval add nothing), then the org-unit DAG and the workload
+DAG twice (the rerun adds nothing), and shows compliance and GPU-usage views side by side. ``dag.test`` does not raise when a task fails, so the
 run state is checked explicitly.
 """
 
@@ -88,6 +89,18 @@ def main() -> int:
             run = dag.test(logical_date=now)
             summary = run.get_task_instance("sync").xcom_pull(task_ids="sync")
             print(_describe(label, str(run.state), summary))
+            if run.state != "success":
+                return 1
+        # Org units first (names valid at the time), then workloads; the rerun must add nothing.
+        for dag_id, label in (
+            ("runai_org_units", "org units"),
+            ("runai_workloads", "workloads: first run"),
+            ("runai_workloads", "workloads: rerun"),
+        ):
+            run = bag.dags[dag_id].test(logical_date=now)
+            summary = run.get_task_instance("sync").xcom_pull(task_ids="sync")
+            rows_new = summary["rows_new"] if summary else "?"
+            print(f"{label}: {run.state}, {rows_new} new rows (snapshots / versions)")
             if run.state != "success":
                 return 1
     print_demo_report(demo_settings(HOME, "http://127.0.0.1"))

@@ -40,6 +40,20 @@ REGISTRY: tuple[StreamDag, ...] = tuple(
                 asset="runai_ledger_audit_events",
                 description="Run:ai audit log -> lake/audit_events (Parquet) -> DuckDB compliance views",
             ),
+            StreamDag(
+                dag_id="runai_workloads",
+                stream="workloads",
+                cron="5 * * * *",
+                asset="runai_ledger_workloads",
+                description="Run:ai workloads (changes, phase history, events) -> lake -> DuckDB usage views",
+            ),
+            StreamDag(
+                dag_id="runai_org_units",
+                stream="org",
+                cron="0 1 * * *",
+                asset="runai_ledger_org_units",
+                description="Run:ai clusters, departments, projects, node pools, users -> versioned dimensions",
+            ),
         ]
     )
 )
@@ -79,11 +93,11 @@ def build_stream_dag(spec: StreamDag) -> Any:
         @task(pool=API_POOL, outlets=[asset])
         def sync(data_interval_end: pendulum.DateTime | None = None) -> dict[str, Any]:
             from runai_extract.errors import AuthError, ConfigError, FatalApiError
-            from runai_extract.pipeline import sync_audit
+            from runai_extract.streams import sync_stream
 
             until = data_interval_end  # None on a manual run: fall back to the watermark and now
             try:
-                return sync_audit(_settings_from_airflow(), until=until).to_dict()
+                return sync_stream(_settings_from_airflow(), spec.stream, until=until)
             except (AuthError, ConfigError, FatalApiError) as exc:
                 # Retrying cannot fix credentials, configuration or a request the API rejects.
                 raise AirflowFailException(str(exc)) from exc
@@ -94,7 +108,9 @@ def build_stream_dag(spec: StreamDag) -> Any:
             from warehouse.build import ensure_views
 
             settings = _settings_from_airflow()
-            ensure_views(settings.warehouse_path, Lake(settings.lake_uri))
+            ensure_views(
+                settings.warehouse_path, Lake(settings.lake_uri), pseudonym_key=settings.pseudonym_key
+            )
             return {"warehouse": str(settings.warehouse_path), "rows_new": summary["rows_new"]}
 
         # TaskFlow passes an XComArg that resolves to the dict at run time; mypy cannot see that.
@@ -105,3 +121,113 @@ def build_stream_dag(spec: StreamDag) -> Any:
 
 for _spec in REGISTRY:
     globals()[_spec.dag_id] = build_stream_dag(_spec)
+
+
+# -- recheck: seal closed windows --------------------------------------------------------------------
+RECHECK_DAG_ID = "runai_audit_recheck"
+RECHECK_LOCK_WAIT_S = 600.0
+
+
+@dag(
+    dag_id=RECHECK_DAG_ID,
+    description="Re-page closed audit windows after the settle period; late rows stored, clean hours sealed",
+    # :40 sits between the sync's quarter-hour runs; both take the stream's writer lock.
+    schedule=CronDataIntervalTimetable("40 * * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
+    tags=["runai-ledger", "audit", "recheck"],
+    doc_md="Hourly: recheck [data_interval_start - 2h, data_interval_end - 1h), so a window is checked "
+    "once it ended at least the settle period (Settings.seal_after) ago and is sealed when clean.",
+)
+def runai_audit_recheck() -> None:
+    @task(pool=API_POOL)
+    def recheck(
+        data_interval_start: pendulum.DateTime | None = None,
+        data_interval_end: pendulum.DateTime | None = None,
+    ) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        from runai_extract.errors import AuthError, ConfigError, FatalApiError
+        from runai_extract.recheck import recheck_audit
+
+        end = data_interval_end or datetime.now(UTC)  # a manual run rechecks the last closed hours
+        start = (data_interval_start or end - timedelta(hours=1)) - timedelta(hours=2)
+        try:
+            # Wait for a running sync rather than fail: the two share the stream's writer lock.
+            settings = _settings_from_airflow().with_overrides(lock_wait=RECHECK_LOCK_WAIT_S)
+            return recheck_audit(settings, start=start, end=end - timedelta(hours=1)).to_dict()
+        except (AuthError, ConfigError, FatalApiError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    recheck()
+
+
+globals()[RECHECK_DAG_ID] = runai_audit_recheck()
+
+
+# -- compliance export bundles (runai_extract/export.py; docs/compliance.md) ----------------------
+# Daily: on every update of the audit Asset, (re)cut the bundle of the previous UTC day until its
+# coverage is complete. Monthly: a separate cron DAG whose data interval is the previous month.
+EXPORT_DAG_ID = "runai_compliance_export"
+EXPORT_MONTHLY_DAG_ID = "runai_compliance_export_monthly"
+
+
+@dag(
+    dag_id=EXPORT_DAG_ID,
+    description="Daily compliance bundle of the previous UTC day -> lake/exports/compliance/daily/<day>/",
+    schedule=[Asset(name="runai_ledger_audit_events")],
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["runai-ledger", "audit", "compliance"],
+)
+def runai_compliance_export() -> None:
+    @task
+    def export_previous_day(logical_date: pendulum.DateTime | None = None) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        from runai_extract.export import scheduled_bundle
+
+        now = logical_date or datetime.now(UTC)  # asset-triggered runs may carry no logical date
+        end = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        start = end - timedelta(days=1)
+        return scheduled_bundle(_settings_from_airflow(), start, end, f"daily/{start:%Y-%m-%d}")
+
+    export_previous_day()
+
+
+@dag(
+    dag_id=EXPORT_MONTHLY_DAG_ID,
+    description="Monthly compliance bundle of the previous month -> lake/exports/compliance/monthly/<YYYY-MM>/",
+    schedule=CronDataIntervalTimetable("0 6 1 * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=30)},
+    tags=["runai-ledger", "audit", "compliance"],
+)
+def runai_compliance_export_monthly() -> None:
+    @task
+    def export_month(
+        data_interval_start: pendulum.DateTime | None = None,
+        data_interval_end: pendulum.DateTime | None = None,
+    ) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        from runai_extract.export import scheduled_bundle
+
+        if data_interval_start is None or data_interval_end is None:  # manual run: the last full month
+            now = datetime.now(UTC)
+            data_interval_end = pendulum.datetime(now.year, now.month, 1, tz="UTC")
+            data_interval_start = data_interval_end.subtract(months=1)
+        start, end = data_interval_start.in_timezone("UTC"), data_interval_end.in_timezone("UTC")
+        return scheduled_bundle(_settings_from_airflow(), start, end, f"monthly/{start:%Y-%m}")
+
+    export_month()
+
+
+globals()[EXPORT_DAG_ID] = runai_compliance_export()
+globals()[EXPORT_MONTHLY_DAG_ID] = runai_compliance_export_monthly()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from runai_extract.cli_compliance import register as register_compliance
 from runai_extract.errors import ConfigError, LedgerError
 
 if TYPE_CHECKING:
@@ -30,9 +31,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich-formatted help imports ~0.4 s of rich modules before printing a line,
+    # and start-up is paid by every CLI call and every Airflow task (docs/performance.md).
+    rich_markup_mode=None,
 )
+register_compliance(app)  # verify, export compliance (runai_extract/cli_compliance.py)
 
-STREAMS = ("audit",)
+STREAMS = ("audit", "workloads", "org", "usage", "all")  # usage = org + workloads; all = audit + usage
 
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Ledger home (lake + warehouse). Env: RUNAI_LEDGER_HOME.")
@@ -59,9 +64,9 @@ def _settings(home: Path | None = None, **overrides: Any) -> Settings:
     return load_settings(home=home, **overrides)
 
 
-def _check_stream(stream: str) -> str:
-    if stream not in STREAMS:
-        raise ConfigError(f"unknown stream {stream!r}; choose one of: {', '.join(STREAMS)}")
+def _check_stream(stream: str, allowed: tuple[str, ...] = STREAMS) -> str:
+    if stream not in allowed:
+        raise ConfigError(f"unknown stream {stream!r} here; choose one of: {', '.join(allowed)}")
     return stream
 
 
@@ -88,7 +93,7 @@ def _main(
 
 @app.command()
 def sync(
-    stream: Annotated[str, typer.Argument(help="Stream to sync: audit.")],
+    stream: Annotated[str, typer.Argument(help="Stream to sync: audit, workloads, org, usage or all.")],
     until: Annotated[
         str | None, typer.Option(help="Upper bound (ISO-8601, date, or -2h); default now - settle lag.")
     ] = None,
@@ -99,7 +104,11 @@ def sync(
     insecure: InsecureOpt = False,
     wait: WaitOpt = None,
 ) -> None:
-    """Ingest what is new since the stored watermark, then refresh the warehouse views."""
+    """Ingest what is new since the stored watermark, then refresh the warehouse views.
+
+    Streams: audit, workloads, org (clusters, departments, projects, node pools, users),
+    usage (org + workloads) or all (audit + usage).
+    """
     from runai_extract.pipeline import sync_audit
 
     _check_stream(stream)
@@ -112,12 +121,17 @@ def sync(
         insecure=insecure,
         lock_wait=wait,
     )
-    _ingest(settings, lambda progress: sync_audit(settings, until=upper, progress=progress))
+    if stream in ("audit", "all"):
+        _ingest(settings, lambda progress: sync_audit(settings, until=upper, progress=progress))
+    if stream != "audit":
+        _usage(settings, "usage" if stream == "all" else stream)
 
 
 @app.command()
 def backfill(
-    stream: Annotated[str, typer.Argument(help="Stream to backfill: audit.")],
+    stream: Annotated[
+        str, typer.Argument(help="Stream to backfill: audit or workloads (created in the range).")
+    ],
     start: Annotated[str, typer.Option(help="Range start (inclusive).")],
     end: Annotated[str, typer.Option(help="Range end (exclusive).")],
     home: HomeOpt = None,
@@ -127,10 +141,14 @@ def backfill(
     insecure: InsecureOpt = False,
     wait: WaitOpt = None,
 ) -> None:
-    """Re-read an explicit range; stores only events not already in the lake."""
+    """Re-read an explicit range; stores only what the lake does not have yet.
+
+    audit: events in [start, end). workloads: every workload created in the range, deleted or
+    not, with its history and events (the watermark does not move).
+    """
     from runai_extract.pipeline import backfill_audit
 
-    begin, finish = _range(stream, start, end)
+    begin, finish = _range(stream, start, end, ("audit", "workloads"))
     settings = _settings(
         home,
         base_url=base_url,
@@ -139,6 +157,9 @@ def backfill(
         insecure=insecure,
         lock_wait=wait,
     )
+    if stream == "workloads":
+        _usage(settings, "workloads", created_between=(begin, finish))
+        return
     _ingest(settings, lambda progress: backfill_audit(settings, start=begin, end=finish, progress=progress))
 
 
@@ -158,7 +179,7 @@ def recheck(
     from runai_extract.recheck import recheck_audit
     from runai_extract.report import print_recheck
 
-    begin, finish = _range(stream, start, end)
+    begin, finish = _range(stream, start, end, ("audit",))
     settings = _settings(
         home,
         base_url=base_url,
@@ -174,9 +195,9 @@ def recheck(
     )
 
 
-def _range(stream: str, start: str, end: str) -> tuple[datetime, datetime]:
+def _range(stream: str, start: str, end: str, allowed: tuple[str, ...]) -> tuple[datetime, datetime]:
     """Check the stream and read --start/--end: one clear line for an unknown, unreadable or inverted range."""
-    _check_stream(stream)
+    _check_stream(stream, allowed)
     begin, finish = _time(start, "--start"), _time(end, "--end")
     assert begin is not None and finish is not None
     if finish <= begin:
@@ -199,6 +220,23 @@ def _ingest(
     (printer or print_summary)(summary)
 
 
+def _usage(settings: Settings, stream: str, created_between: tuple[datetime, datetime] | None = None) -> None:
+    """Sync org units and/or workloads, refresh the views, print what each run did."""
+    from runai_extract.report import wide_console
+    from runai_extract.streams import print_usage_summary, run_usage
+
+    summaries = run_usage(settings, stream, created_between=created_between)
+    _refresh_views(settings)
+    console = wide_console()
+    for summary in summaries:
+        print_usage_summary(summary, console)
+    failed = [s.run_id for s in summaries if s.status == "failed"]
+    if failed:
+        raise LedgerError(
+            f"{len(failed)} run(s) did not complete ({', '.join(failed)}); see the messages above"
+        )
+
+
 @app.command()
 def status(home: HomeOpt = None) -> None:
     """Watermarks, the last runs, and quarantine counts."""
@@ -214,7 +252,9 @@ def build_views_cmd(home: HomeOpt = None) -> None:
     from warehouse.build import build_views
 
     settings = _settings(home)
-    report = build_views(settings.warehouse_path, Lake(settings.lake_uri))
+    report = build_views(
+        settings.warehouse_path, Lake(settings.lake_uri), pseudonym_key=settings.pseudonym_key
+    )
     typer.echo(f"views built in {settings.warehouse_path}: {report}")
 
 
@@ -331,7 +371,7 @@ def _refresh_views(settings: Settings) -> None:
     from transforms.storage import Lake
     from warehouse.build import ensure_views
 
-    ensure_views(settings.warehouse_path, Lake(settings.lake_uri))
+    ensure_views(settings.warehouse_path, Lake(settings.lake_uri), pseudonym_key=settings.pseudonym_key)
 
 
 def main() -> None:

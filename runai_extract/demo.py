@@ -55,6 +55,22 @@ REPORT_QUERIES: tuple[tuple[str, str], ...] = (
         "(SELECT (entity_kind, entity_id) FROM compliance_entity_changes "
         "GROUP BY entity_kind, entity_id ORDER BY count(*) DESC, entity_id LIMIT 1) ORDER BY change_seq LIMIT 8",
     ),
+    (
+        "workloads by type and phase (workloads)",
+        "SELECT type, phase, count(*) AS workloads, count(deleted_at) AS deleted, "
+        "round(sum(requested_gpus), 2) AS gpus_requested FROM workloads GROUP BY ALL ORDER BY 1, 2",
+    ),
+    (
+        "GPU-hours per day and department (usage_gpu_hours_daily)",
+        "SELECT usage_date, department_name, round(sum(gpu_hours), 1) AS gpu_hours, "
+        "round(sum(gpu_hours_requested), 1) AS from_requests, sum(workloads) AS workloads "
+        "FROM usage_gpu_hours_daily GROUP BY ALL ORDER BY 1, 3 DESC",
+    ),
+    (
+        "GPU-hours per project over the simulated days (names as they were at the time)",
+        "SELECT department_name, project_name, round(sum(gpu_hours), 1) AS gpu_hours, "
+        "count(DISTINCT submitted_by) AS submitters FROM usage_gpu_hours_daily GROUP BY ALL ORDER BY 3 DESC LIMIT 12",
+    ),
 )
 
 
@@ -79,10 +95,11 @@ def fake_control_plane(days: int, seed: int) -> Iterator[str]:
 
 
 def run_cli_demo(home: Path, *, days: int, seed: int) -> None:
-    """Sync the fake's history twice (the second adds nothing) and print the report."""
+    """Sync the fake's audit history, org units and workloads twice (the second adds nothing), then report."""
     from runai_extract.pipeline import sync_audit
     from runai_extract.progress import terminal_progress
     from runai_extract.report import print_summary
+    from runai_extract.streams import print_usage_summary, run_usage
     from transforms.storage import Lake
     from warehouse.build import ensure_views
 
@@ -91,10 +108,13 @@ def run_cli_demo(home: Path, *, days: int, seed: int) -> None:
         settings = demo_settings(home, base_url)
         console.print(f"fake Run:ai control plane at {base_url}; ledger home {settings.home}")
         for attempt in ("first sync", "second sync (must add nothing)"):
-            console.rule(attempt)
+            console.rule(f"audit log: {attempt}")
             with terminal_progress() as progress:
                 summary = sync_audit(settings, progress=progress)
             print_summary(summary, console)
+            console.rule(f"org units and workloads: {attempt}")
+            for usage in run_usage(settings, "usage"):
+                print_usage_summary(usage, console)
         ensure_views(settings.warehouse_path, Lake(settings.lake_uri))
     print_demo_report(settings, console)
 
