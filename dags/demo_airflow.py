@@ -5,7 +5,8 @@ imported (the config is read at import time), migrates a throwaway SQLite metada
 fake on a free loopback port, points the ``runai_default`` Connection at it, and runs the DAG with
 ``dag.test()``: the audit DAG three times (the first run catches up the simulated history, the
 second and the rerun of the same interval add nothing), then the org-unit DAG and the workload
-DAG twice (the rerun adds nothing), and shows compliance and GPU-usage views side by side. ``dag.test`` does not raise when a task fails, so the
+DAG twice (the rerun adds nothing), shows compliance and GPU-usage views side by side, and ends
+by verifying every hash chain and a compliance export bundle of the last full day. ``dag.test`` does not raise when a task fails, so the
 run state is checked explicitly.
 """
 
@@ -60,8 +61,10 @@ def main() -> int:
         DEMO_CLIENT_ID,
         DEMO_CLIENT_SECRET,
         demo_settings,
+        export_and_verify,
         fake_control_plane,
         print_demo_report,
+        recheck_last_day,
     )
 
     days = int(os.environ.get("DEMO_DAYS", "3"))
@@ -103,8 +106,10 @@ def main() -> int:
             print(f"{label}: {run.state}, {rows_new} new rows (snapshots / versions)")
             if run.state != "success":
                 return 1
-    print_demo_report(demo_settings(HOME, "http://127.0.0.1"))
-    return 0
+        recheck_last_day(demo_settings(HOME, base_url))  # seal the day the export hands over
+    settings = demo_settings(HOME, "http://127.0.0.1")
+    print_demo_report(settings)
+    return 0 if export_and_verify(settings) else 1
 
 
 if __name__ == "__main__":

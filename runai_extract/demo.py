@@ -11,10 +11,12 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 
+from runai_extract.errors import LedgerError
 from runai_extract.report import wide_console
 from runai_extract.settings import Settings, load_settings
 
@@ -115,8 +117,63 @@ def run_cli_demo(home: Path, *, days: int, seed: int) -> None:
             console.rule(f"org units and workloads: {attempt}")
             for usage in run_usage(settings, "usage"):
                 print_usage_summary(usage, console)
+        recheck_last_day(settings, console)
         ensure_views(settings.warehouse_path, Lake(settings.lake_uri))
     print_demo_report(settings, console)
+    if not export_and_verify(settings, console):
+        raise LedgerError("the demo's lake or export bundle did not verify; see above")
+
+
+def recheck_last_day(settings: Settings, console: Console | None = None) -> None:
+    """Re-check the last full UTC day against the API, so its hours are sealed before the export."""
+    from runai_extract.recheck import recheck_audit
+    from runai_extract.report import print_recheck
+
+    out = console or wide_console()
+    start, end = _last_full_day()
+    out.rule(f"recheck audit --start {start:%Y-%m-%d} --end {end:%Y-%m-%d} (seals clean hours)")
+    print_recheck(recheck_audit(settings, start=start, end=end), out)
+
+
+def _last_full_day() -> tuple[datetime, datetime]:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=1), today
+
+
+def export_and_verify(settings: Settings, console: Console | None = None) -> bool:
+    """End of the demo: verify every hash chain, cut a compliance bundle of the last full day, check it.
+
+    Returns whether both checks came out clean, so the demo fails loudly if they do not.
+    """
+    from runai_extract.bundles import verify_bundle
+    from runai_extract.export import ExportRequest, export_compliance
+    from runai_extract.verify import verify_lake
+    from transforms.storage import Lake
+
+    out = console or wide_console()
+    out.rule("runai-ledger verify (hash chains of every stream)")
+    clean = True
+    for report in verify_lake(Lake(settings.lake_uri), None, None):
+        verdict = "OK" if report.ok else f"{len(report.problems)} problem(s): {report.problems[0].detail}"
+        clean = clean and report.ok
+        out.print(
+            f"{report.stream}: {report.manifests} manifest(s), {report.files_checked} file(s) re-hashed: {verdict}",
+            highlight=False,
+        )
+    start, today = _last_full_day()
+    target = Lake(str(settings.home / "exports" / f"compliance-{start:%Y-%m-%d}"))
+    bundle = export_compliance(settings, ExportRequest(start, today, "csv"), target)
+    problems = verify_bundle(target)
+    clean = clean and not problems
+    out.rule(f"export compliance --start {start:%Y-%m-%d} --end {today:%Y-%m-%d} --format csv")
+    out.print(
+        f"{bundle.location}: {sum(bundle.rows.values()):,} rows in {len(bundle.rows)} view file(s), "
+        f"coverage {bundle.coverage.summary()}; verify --bundle: "
+        + ("OK" if not problems else f"{len(problems)} problem(s): {problems[0].detail}"),
+        highlight=False,
+    )
+    out.print(f"check it without the ledger: cd {bundle.location} && sha256sum -c SHA256SUMS")
+    return clean
 
 
 def print_demo_report(settings: Settings, console: Console | None = None) -> None:
