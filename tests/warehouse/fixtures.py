@@ -1,8 +1,9 @@
 """Fixture data and helpers for the warehouse tests: real Parquet/JSON files in a tmp lake.
 
 Written with the project's schemas, so the views are tested against the same layout the
-pipeline produces (hive partitions, one file per window, a duplicate event id across two files,
-a quote and non-ASCII text in names).
+pipeline produces (hive partitions, one file per window, a quote and non-ASCII text in names);
+``populate(lake, foreign_copy=True)`` adds a file the pipeline would never write: a second copy
+of one event, as a hand-restored backup would leave.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ DAY1_FILE_A = [
     audit("evt-16", h(DAY1, 9, 30), "update", entity_type="workload", entity_id="wl-1", status=None),
     audit("evt-17", h(DAY1, 9, 40), "create", entity_type="project", entity_id=None, entity_name="no id"),
 ]
-# The same event stored again by a later run in another file: the first ingested copy must win.
+# The same event stored again in another file, as only a hand-copied or restored file can do.
 DAY1_FILE_B = [
     audit(
         "evt-04",
@@ -290,9 +291,10 @@ def write_audit_day1(lake: Lake) -> None:
     write_parquet(lake, "audit_events/event_date=2025-06-01/a.parquet", DAY1_FILE_A, AUDIT_EVENTS)
 
 
-def populate(lake: Lake) -> None:
+def populate(lake: Lake, *, foreign_copy: bool = False) -> None:
     write_audit_day1(lake)
-    write_parquet(lake, "audit_events/event_date=2025-06-01/b.parquet", DAY1_FILE_B, AUDIT_EVENTS)
+    if foreign_copy:
+        write_parquet(lake, "audit_events/event_date=2025-06-01/b.parquet", DAY1_FILE_B, AUDIT_EVENTS)
     write_parquet(lake, "audit_events/event_date=2025-06-02/c.parquet", DAY2_FILE, AUDIT_EVENTS)
     for i, run in enumerate(RUNS):
         write_parquet(lake, f"_ops/ingest_runs/stream=audit/run-{i}.parquet", [run], INGEST_RUNS)

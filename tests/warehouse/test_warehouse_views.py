@@ -16,25 +16,36 @@ from tests.warehouse.fixtures import (
     UNICODE_NAME,
     column_types,
     h,
+    populate,
     rows,
 )
+from transforms.storage import Lake
+from warehouse.build import build_views
 from warehouse.query import run_query
 
 
 # -- the views ------------------------------------------------------------------------------------
-def test_audit_events_has_one_row_per_event_and_the_first_copy_wins(populated: Path) -> None:
-    assert rows(populated, "SELECT count(*) AS n FROM src_audit_events") == [{"n": DISTINCT_EVENTS + 1}]
+def test_audit_events_has_one_row_per_stored_event(populated: Path) -> None:
     assert rows(populated, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM audit_events") == [
         {"n": DISTINCT_EVENTS, "d": DISTINCT_EVENTS}
     ]
-    kept = rows(
-        populated,
-        "SELECT entity_name, ingest_run_id, event_date FROM audit_events WHERE event_id = ?",
-        ["evt-04"],
-    )
-    assert kept == [{"entity_name": QUOTED_NAME, "ingest_run_id": "run-1", "event_date": date(2025, 6, 1)}]
+    assert rows(populated, "SELECT count(*) AS n FROM audit_duplicate_events") == [{"n": 0}]
+    kept = rows(populated, "SELECT entity_name, event_date FROM audit_events WHERE event_id = ?", ["evt-04"])
+    assert kept == [{"entity_name": QUOTED_NAME, "event_date": date(2025, 6, 1)}]
     unicode = rows(populated, "SELECT entity_name FROM audit_events WHERE event_id = 'evt-03'")
     assert unicode == [{"entity_name": UNICODE_NAME}]
+
+
+def test_a_copy_entered_by_hand_is_named_by_the_duplicate_view(tmp_path: Path) -> None:
+    """A second file holding evt-04 again (a restored backup): audit_duplicate_events names the
+    event and both files, so the foreign file can be found and removed."""
+    lake = Lake(str(tmp_path / "lake"))
+    populate(lake, foreign_copy=True)
+    warehouse = tmp_path / "warehouse.duckdb"
+    build_views(warehouse, lake)
+    dupes = rows(warehouse, "SELECT event_id, copies, runs, files FROM audit_duplicate_events")
+    assert [(d["event_id"], d["copies"], d["runs"]) for d in dupes] == [("evt-04", 2, ["run-1", "run-2"])]
+    assert [Path(f).name for f in dupes[0]["files"]] == ["a.parquet", "b.parquet"]
 
 
 def test_timestamps_are_utc(populated: Path) -> None:
