@@ -79,6 +79,8 @@ def test_a_rename_and_a_removal_become_versions(tmp_path: Path) -> None:
     # The API said when it changed (updatedAt between two observations): that is when the new name starts.
     assert str(history[1][1]) == "2025-06-03 15:30:00+00:00" == str(history[0][2])
     assert rows(con, "select count(*) from users where user_id = ?", gone["id"]) == [(0,)]
+    # Each run vouches for [previous run - overlap, now): a day between two runs is not a gap.
+    assert rows(con, "select count(*) from ingest_gaps where stream = 'org'") == [(0,)]
     assert rows(
         con, "select is_deleted from users_history where user_id = ? order by version_number", gone["id"]
     ) == [
