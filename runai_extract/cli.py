@@ -64,6 +64,25 @@ def _settings(home: Path | None = None, **overrides: Any) -> Settings:
     return load_settings(home=home, **overrides)
 
 
+def _api_settings(
+    home: Path | None,
+    base_url: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    insecure: bool,
+    wait: float | None,
+) -> Settings:
+    """Settings for a command that talks to the API: the shared flags over the environment."""
+    return _settings(
+        home,
+        base_url=base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        insecure=insecure,
+        lock_wait=wait,
+    )
+
+
 def _check_stream(stream: str, allowed: tuple[str, ...] = STREAMS) -> str:
     if stream not in allowed:
         raise ConfigError(f"unknown stream {stream!r} here; choose one of: {', '.join(allowed)}")
@@ -113,16 +132,14 @@ def sync(
 
     _check_stream(stream)
     upper = _time(until, "--until")
-    settings = _settings(
-        home,
-        base_url=base_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        insecure=insecure,
-        lock_wait=wait,
-    )
+    settings = _api_settings(home, base_url, client_id, client_secret, insecure, wait)
     if stream in ("audit", "all"):
-        _ingest(settings, lambda progress: sync_audit(settings, until=upper, progress=progress))
+        # With `all`, the usage step below refreshes the views once for both.
+        _ingest(
+            settings,
+            lambda progress: sync_audit(settings, until=upper, progress=progress),
+            refresh=stream == "audit",
+        )
     if stream != "audit":
         _usage(settings, "usage" if stream == "all" else stream)
 
@@ -149,14 +166,7 @@ def backfill(
     from runai_extract.pipeline import backfill_audit
 
     begin, finish = _range(stream, start, end, ("audit", "workloads"))
-    settings = _settings(
-        home,
-        base_url=base_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        insecure=insecure,
-        lock_wait=wait,
-    )
+    settings = _api_settings(home, base_url, client_id, client_secret, insecure, wait)
     if stream == "workloads":
         _usage(settings, "workloads", created_between=(begin, finish))
         return
@@ -180,14 +190,7 @@ def recheck(
     from runai_extract.report import print_recheck
 
     begin, finish = _range(stream, start, end, ("audit",))
-    settings = _settings(
-        home,
-        base_url=base_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        insecure=insecure,
-        lock_wait=wait,
-    )
+    settings = _api_settings(home, base_url, client_id, client_secret, insecure, wait)
     _ingest(
         settings,
         lambda progress: recheck_audit(settings, start=begin, end=finish, progress=progress),
@@ -209,6 +212,8 @@ def _ingest(
     settings: Settings,
     run: Callable[[Progress], SyncSummary],
     printer: Callable[[SyncSummary], None] | None = None,
+    *,
+    refresh: bool = True,
 ) -> None:
     """Run a sync, backfill or recheck with a progress display, refresh the views, print the summary."""
     from runai_extract.progress import terminal_progress
@@ -216,7 +221,8 @@ def _ingest(
 
     with terminal_progress() as progress:
         summary = run(progress)
-    _refresh_views(settings)
+    if refresh:
+        _refresh_views(settings)
     (printer or print_summary)(summary)
 
 
@@ -225,8 +231,10 @@ def _usage(settings: Settings, stream: str, created_between: tuple[datetime, dat
     from runai_extract.report import wide_console
     from runai_extract.streams import print_usage_summary, run_usage
 
-    summaries = run_usage(settings, stream, created_between=created_between)
-    _refresh_views(settings)
+    try:
+        summaries = run_usage(settings, stream, created_between=created_between)
+    finally:
+        _refresh_views(settings)  # what was stored before a failure is queryable too
     console = wide_console()
     for summary in summaries:
         print_usage_summary(summary, console)
