@@ -176,6 +176,6 @@ def incremental_noop(repeat: int) -> dict[str, Any]:
 
 # What a sync process imports before it does any work: the start-up a no-op sync cannot avoid.
 _IMPORTS = (
-    "import runai_extract.cli, runai_extract.pipeline, runai_extract.report, runai_extract.progress, "
+    "import runai_extract.cli.main, runai_extract.audit.sync, runai_extract.cli.status, runai_extract.cli.progress, "
     "warehouse.build, duckdb, rich.console"
 )

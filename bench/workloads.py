@@ -25,9 +25,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from runai_extract.core.settings import load_settings  # noqa: E402
 from runai_extract.fake import FakeConfig, FakeControlPlane  # noqa: E402
-from runai_extract.settings import load_settings  # noqa: E402
-from runai_extract.workload_sync import sync_workloads  # noqa: E402
+from runai_extract.usage.workloads import sync_workloads  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

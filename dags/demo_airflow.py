@@ -57,7 +57,7 @@ def _describe(label: str, state: str, summary: dict[str, object] | None) -> str:
 def main() -> int:
     _airflow_env()
     _quiet_warnings()
-    from runai_extract.demo import (
+    from runai_extract.cli.demo import (
         DEMO_CLIENT_ID,
         DEMO_CLIENT_SECRET,
         demo_settings,

@@ -61,7 +61,7 @@ REGISTRY: tuple[StreamDag, ...] = tuple(
 
 def _settings_from_airflow() -> Any:
     """Build library settings from the Airflow Connection; runs inside a task, never at parse time."""
-    from runai_extract.settings import settings_from_connection
+    from runai_extract.core.settings import settings_from_connection
 
     conn = Connection.get(CONNECTION_ID)
     return settings_from_connection(
@@ -92,8 +92,8 @@ def build_stream_dag(spec: StreamDag) -> Any:
     def stream_dag() -> None:
         @task(pool=API_POOL, outlets=[asset])
         def sync(data_interval_end: pendulum.DateTime | None = None) -> dict[str, Any]:
-            from runai_extract.errors import AuthError, ConfigError, FatalApiError
-            from runai_extract.streams import sync_stream
+            from runai_extract.core.errors import AuthError, ConfigError, FatalApiError
+            from runai_extract.stream_runner import sync_stream
 
             until = data_interval_end  # None on a manual run: fall back to the watermark and now
             try:
@@ -149,8 +149,8 @@ def runai_audit_recheck() -> None:
     ) -> dict[str, Any]:
         from datetime import UTC, datetime
 
-        from runai_extract.errors import AuthError, ConfigError, FatalApiError
-        from runai_extract.recheck import recheck_audit
+        from runai_extract.audit.recheck import recheck_audit
+        from runai_extract.core.errors import AuthError, ConfigError, FatalApiError
 
         end = data_interval_end or datetime.now(UTC)  # a manual run rechecks the last closed hours
         start = (data_interval_start or end - timedelta(hours=1)) - timedelta(hours=2)
@@ -189,7 +189,7 @@ def runai_compliance_export() -> None:
     def export_previous_day(logical_date: pendulum.DateTime | None = None) -> dict[str, Any]:
         from datetime import UTC, datetime
 
-        from runai_extract.export import scheduled_bundle
+        from runai_extract.compliance.export import scheduled_bundle
 
         now = logical_date or datetime.now(UTC)  # asset-triggered runs may carry no logical date
         end = datetime(now.year, now.month, now.day, tzinfo=UTC)
@@ -217,7 +217,7 @@ def runai_compliance_export_monthly() -> None:
     ) -> dict[str, Any]:
         from datetime import UTC, datetime
 
-        from runai_extract.export import scheduled_bundle
+        from runai_extract.compliance.export import scheduled_bundle
 
         if data_interval_start is None or data_interval_end is None:  # manual run: the last full month
             now = datetime.now(UTC)

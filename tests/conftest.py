@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from runai_extract.core.settings import Settings, load_settings
 from runai_extract.fake import FakeConfig, FakeControlPlane, FaultConfig
-from runai_extract.settings import Settings, load_settings
 
 CLIENT_ID = "ledger-test"
 CLIENT_SECRET = "s3cr3t-for-tests-only-7f1c"

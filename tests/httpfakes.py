@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import orjson
 
-from runai_extract.client import RequestStats, RunaiClient
-from runai_extract.settings import Secret, Settings
+from runai_extract.api.client import RequestStats, RunaiClient
+from runai_extract.core.settings import Secret, Settings
 
 SECRET = "s3cr3t-Very-Private-Client-Value"
 CLIENT_ID = "svc-ingest"

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from runai_extract.errors import ConfigError, StorageError
+from runai_extract.core.errors import ConfigError, StorageError
 
 _FORBIDDEN = ("\\", "\x00")
 

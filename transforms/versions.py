@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from runai_extract.errors import StorageError
+from runai_extract.core.errors import StorageError
 from transforms.storage import Lake
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from runai_extract.errors import StorageError
+from runai_extract.core.errors import StorageError
 from transforms.schemas import (
     AUDIT_EVENTS,
     AUDIT_EVENTS_DIR,

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import duckdb
 
-from runai_extract.errors import StorageError
-from runai_extract.settings import Secret
+from runai_extract.core.errors import StorageError
+from runai_extract.core.settings import Secret
 from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
 from warehouse import pseudonyms

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from runai_extract.errors import StorageError
+from runai_extract.core.errors import StorageError
 
 LOCK_WAIT_S = 2.0
 _LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")

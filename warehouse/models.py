@@ -17,7 +17,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-from runai_extract.errors import ConfigError
+from runai_extract.core.errors import ConfigError
 from transforms.schemas import (
     AUDIT_EVENTS,
     AUDIT_EVENTS_DIR,

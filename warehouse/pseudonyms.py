@@ -26,7 +26,7 @@ import logging
 
 import duckdb
 
-from runai_extract.settings import Secret
+from runai_extract.core.settings import Secret
 
 log = logging.getLogger(__name__)
 

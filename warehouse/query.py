@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runai_extract.errors import ConfigError, StorageError
+from runai_extract.core.errors import ConfigError, StorageError
 from warehouse.connection import LOCK_WAIT_S, open_warehouse
 
 OutputFormat = Literal["table", "csv", "json"]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from runai_extract.audit.recheck import recheck_audit
+from runai_extract.audit.sync import sync_audit
+from runai_extract.core.settings import Settings
 from runai_extract.fake import FakeControlPlane
-from runai_extract.pipeline import sync_audit
-from runai_extract.recheck import recheck_audit
-from runai_extract.settings import Settings
 from tests.conftest import FAKE_NOW, fake_config, settings_for
 
 NOW = FAKE_NOW + timedelta(minutes=5)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from runai_extract.period_coverage import period_coverage
+from runai_extract.compliance.period_coverage import period_coverage
 
 T = datetime(2026, 11, 19, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from runai_extract.cli import app
-from runai_extract.settings import Settings
+from runai_extract.cli.main import app
+from runai_extract.core.settings import Settings
 from tests.compliance.conftest import SEALED_DAY
 from warehouse.query import run_query
 

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from runai_extract.cli import app
-from runai_extract.pipeline import sync_audit
-from runai_extract.settings import Settings
+from runai_extract.audit.sync import sync_audit
+from runai_extract.cli.main import app
+from runai_extract.core.settings import Settings
 from tests.compliance.conftest import NOW
 
 KEY = "hmac-key-for-tests-only-4c2e9"

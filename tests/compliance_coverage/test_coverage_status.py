@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from runai_extract.audit.recheck import recheck_audit
+from runai_extract.audit.sync import backfill_audit
+from runai_extract.cli.status import print_status
+from runai_extract.core.settings import Settings
 from runai_extract.fake import FakeControlPlane
-from runai_extract.pipeline import backfill_audit
-from runai_extract.recheck import recheck_audit
-from runai_extract.report import print_status
-from runai_extract.settings import Settings
 from tests.conftest import settings_for
 from transforms.digest import id_set_digest
 from transforms.storage import Lake

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from runai_extract.errors import ConfigError
+from runai_extract.audit.sync import backfill_audit, sync_audit
+from runai_extract.cli.status import print_status, print_summary
+from runai_extract.core.errors import ConfigError
+from runai_extract.core.settings import Secret, Settings
 from runai_extract.fake import FakeControlPlane
-from runai_extract.pipeline import backfill_audit, sync_audit
-from runai_extract.report import print_status, print_summary
-from runai_extract.retention import retention_alerts
-from runai_extract.settings import Secret, Settings
-from runai_extract.state import StateStore
+from runai_extract.ledger.retention import retention_alerts
+from runai_extract.ledger.watermarks import StateStore
 from tests.conftest import settings_for
 from transforms.storage import Lake
 from warehouse.build import build_views, ensure_views

@@ -11,9 +11,9 @@ from typing import Any
 import pendulum
 import pytest
 
-from runai_extract.bundles import verify_bundle
+from runai_extract.audit.sync import sync_audit
+from runai_extract.compliance.bundles import verify_bundle
 from runai_extract.fake import FakeControlPlane
-from runai_extract.pipeline import sync_audit
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, FAKE_NOW, fake_config, settings_for
 from transforms.storage import Lake
 

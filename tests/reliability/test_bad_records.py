@@ -22,6 +22,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from runai_extract.audit.sync import sync_audit
+from runai_extract.core.settings import Settings
 from runai_extract.fake import FakeControlPlane, FaultConfig
 from runai_extract.fake.badrecords import (
     BAD_RECORD_KINDS,
@@ -31,8 +33,6 @@ from runai_extract.fake.badrecords import (
     UNICODE_NAME,
     UNKNOWN_ACTION,
 )
-from runai_extract.pipeline import sync_audit
-from runai_extract.settings import Settings
 from tests.conftest import FAKE_NOW, fake_config, settings_for
 from transforms.storage import Lake
 from warehouse.build import ensure_views

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from runai_extract.errors import LedgerError
+from runai_extract.audit.sync import backfill_audit
+from runai_extract.core.errors import LedgerError
+from runai_extract.core.times import format_utc
 from runai_extract.fake import FakeControlPlane, FaultConfig
-from runai_extract.pipeline import backfill_audit
-from runai_extract.state import format_utc
 from tests.conftest import cli_env, fake_config, settings_for
 from transforms.storage import Lake
 from warehouse.build import ensure_views

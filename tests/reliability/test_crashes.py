@@ -36,8 +36,9 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 
+from runai_extract.core.times import format_utc
 from runai_extract.fake import FakeControlPlane, FaultConfig
-from runai_extract.state import StateStore, format_utc
+from runai_extract.ledger.watermarks import StateStore
 from tests.conftest import cli_env, fake_config
 from transforms.storage import Lake
 

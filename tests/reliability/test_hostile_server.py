@@ -24,11 +24,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from runai_extract.errors import ApiContractError, LedgerError
+from runai_extract.audit.sync import SyncSummary, backfill_audit, sync_audit
+from runai_extract.core.errors import ApiContractError, LedgerError
+from runai_extract.core.settings import Settings
 from runai_extract.fake import FakeControlPlane, FaultConfig
-from runai_extract.pipeline import SyncSummary, backfill_audit, sync_audit
-from runai_extract.settings import Settings
-from runai_extract.state import StateStore
+from runai_extract.ledger.watermarks import StateStore
 from tests.conftest import FAKE_NOW, fake_config, settings_for
 from transforms.storage import Lake
 from warehouse.build import ensure_views

@@ -32,10 +32,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from runai_extract.pipeline import backfill_audit, sync_audit
-from runai_extract.settings import load_settings
-from runai_extract.timefmt import parse_api_time
-from runai_extract.windows import plan_window, split_window
+from runai_extract.audit.sync import backfill_audit, sync_audit
+from runai_extract.audit.windows import plan_window, split_window
+from runai_extract.core.settings import load_settings
+from runai_extract.core.times import parse_api_time
 
 BASE = datetime(2026, 11, 18, tzinfo=UTC)  # a midnight: rows straddle two of them
 TOKEN = "opaque-access-token-properties"

@@ -24,9 +24,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from runai_extract.audit.sync import backfill_audit
+from runai_extract.core.times import format_utc
 from runai_extract.fake import FakeControlPlane
-from runai_extract.pipeline import backfill_audit
-from runai_extract.state import StateStore, format_utc
+from runai_extract.ledger.watermarks import StateStore
 from tests.conftest import cli_env, fake_config, settings_for
 from transforms.storage import Lake
 

@@ -9,8 +9,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from runai_extract.core.settings import Settings
 from runai_extract.fake import FakeConfig, FakeControlPlane, FaultConfig
-from runai_extract.settings import Settings
 from tests.conftest import fake_config, settings_for
 from transforms.storage import Lake
 from warehouse.build import build_views

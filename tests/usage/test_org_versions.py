@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from runai_extract.org_sync import sync_org
+from runai_extract.usage.org_units import sync_org
 from tests.httpfakes import FakeClock, FakeControlPlane, error_response, make_settings
 from tests.usage.conftest import rows, views
 

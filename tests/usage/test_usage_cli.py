@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runai_extract.fake import FakeControlPlane
-from tests.test_cli import api_env, one_error_line, run_cli
+from tests.cli.test_cli import api_env, one_error_line, run_cli
 from tests.usage.conftest import usage_config
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runai_extract.fake import FakeControlPlane
-from runai_extract.org_sync import sync_org
-from runai_extract.workload_sync import sync_workloads
+from runai_extract.usage.org_units import sync_org
+from runai_extract.usage.workloads import sync_workloads
 from tests.usage.conftest import lake_files, rows, settings_for, views
 
 

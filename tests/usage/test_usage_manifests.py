@@ -6,9 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from runai_extract.fake import FakeControlPlane
-from runai_extract.org_sync import sync_org
-from runai_extract.verify import verify_lake
-from runai_extract.workload_sync import sync_workloads
+from runai_extract.ledger.verify import verify_lake
+from runai_extract.usage.org_units import sync_org
+from runai_extract.usage.workloads import sync_workloads
 from tests.usage.conftest import settings_for
 from transforms.storage import Lake
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from runai_extract.errors import LedgerError
+from runai_extract.core.errors import LedgerError
 from runai_extract.fake import FakeControlPlane, FaultConfig
-from runai_extract.org_sync import sync_org
-from runai_extract.verify import verify_lake
-from runai_extract.workload_sync import sync_workloads
+from runai_extract.ledger.verify import verify_lake
+from runai_extract.usage.org_units import sync_org
+from runai_extract.usage.workloads import sync_workloads
 from tests.usage.conftest import rows, settings_for, usage_config, views
 from transforms.storage import Lake
 

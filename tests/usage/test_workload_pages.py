@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from runai_extract.errors import ApiContractError
-from runai_extract.workload_pages import WorkloadQuery, run_query
+from runai_extract.core.errors import ApiContractError
+from runai_extract.usage.workload_pages import WorkloadQuery, run_query
 from tests.httpfakes import FakeClock, FakeControlPlane
 
 LIST = "/api/v1/workloads"

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from runai_extract.runs import SliceResult, record_run
+from runai_extract.ledger.run_records import SliceResult, record_run
 from transforms.orgunits import ORG_KINDS, normalise_org
 from transforms.records import to_table
 from transforms.storage import Lake

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runai_extract.errors import ConfigError, StorageError
+from runai_extract.core.errors import ConfigError, StorageError
 from tests.warehouse.fixtures import (
     CORE_COLUMNS,
     DAY1_FILE_A,

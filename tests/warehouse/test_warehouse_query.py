@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runai_extract.errors import ConfigError
+from runai_extract.core.errors import ConfigError
 from tests.warehouse.fixtures import (
     DAY1,
     MARKUP_NAME,

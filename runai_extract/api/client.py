@@ -1,0 +1,419 @@
+"""The HTTP client for the Run:ai control plane: timeouts, bounded retries and error mapping.
+
+Everything that talks to the API goes through :class:`RunaiClient` so that retry policy, error
+names and secret scrubbing live in one place. The ``httpx`` transport is injected: unit tests pass
+an ``httpx.MockTransport``, integration tests use the real fake server over loopback, and
+production uses httpx's default transport with TLS verification on.
+
+What is retried, and why:
+- 429 and 500/502/503/504, honouring ``Retry-After`` (seconds or HTTP-date), capped so a server
+  or proxy asking for a day cannot stall a run (elastic/connectors#1702);
+- transport trouble (connect errors, timeouts, resets, protocol errors);
+- a 200 whose body is not JSON: proxies and gateways answer HTML error pages with 200.
+Everything else (400, 403, 404, ...) fails at once: retrying a wrong request does not fix it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+
+from runai_extract import __version__
+from runai_extract.api.auth import DEFAULT_REFRESH_MARGIN, TOKEN_PATH, TokenAuth
+from runai_extract.core.errors import (
+    ApiContractError,
+    ApiError,
+    FatalApiError,
+    RetriableApiError,
+    RetriesExhaustedError,
+)
+from runai_extract.core.settings import Secret, Settings, require_api
+from runai_extract.core.times import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Transient request failures. DecodingError (a truncated or corrupt gzip body) is not a
+# TransportError in httpx, but it is the same kind of trouble: a connection cut mid-body.
+_RETRY_ERRORS = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.ProxyError,
+    httpx.DecodingError,
+)
+_MESSAGE_LIMIT = 300
+_WARN_FROM_ATTEMPT = 3
+
+
+class RequestStats:
+    """Thread-safe counters of what the client did, for run summaries and tests.
+
+    ``requests`` counts every HTTP request sent (token requests and 401 resends included);
+    ``token_requests`` counts the POSTs to the token endpoint among them.
+    """
+
+    FIELDS = ("requests", "retries", "throttled_429", "server_errors", "transport_errors", "token_requests")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.FIELDS, 0)
+        self._local = threading.local()  # the same counts, per thread (see thread_snapshot)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        if name not in self._counts:
+            raise KeyError(f"unknown counter {name!r}")
+        with self._lock:
+            self._counts[name] += amount
+        mine = self._thread_counts()
+        mine[name] += amount
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def thread_snapshot(self) -> dict[str, int]:
+        """The counts of requests made by the calling thread only.
+
+        Slices run on worker threads sharing one client; a slice charges itself with the
+        difference of two of these snapshots, so concurrent slices never count each other's
+        requests (every request, retry and token refresh happens in the thread that needed it).
+        """
+        return dict(self._thread_counts())
+
+    def _thread_counts(self) -> dict[str, int]:
+        counts: dict[str, int] | None = getattr(self._local, "counts", None)
+        if counts is None:
+            counts = self._local.counts = dict.fromkeys(self.FIELDS, 0)
+        return counts
+
+    @property
+    def requests(self) -> int:
+        return self._counts["requests"]
+
+    @property
+    def retries(self) -> int:
+        return self._counts["retries"]
+
+    @property
+    def throttled_429(self) -> int:
+        return self._counts["throttled_429"]
+
+    @property
+    def server_errors(self) -> int:
+        return self._counts["server_errors"]
+
+    @property
+    def transport_errors(self) -> int:
+        return self._counts["transport_errors"]
+
+    @property
+    def token_requests(self) -> int:
+        return self._counts["token_requests"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded attempts with capped exponential backoff and full jitter (AWS's "full jitter")."""
+
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+    retry_after_cap: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            settings.max_attempts, settings.backoff_base, settings.backoff_cap, settings.retry_after_cap
+        )
+
+    def wait(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to pause before retry number ``retry`` (1 = the pause before the second attempt).
+
+        With a Retry-After we wait at least what the server asked, plus a little jitter so that
+        threads told the same instant do not return together, and never more than the cap.
+        """
+        if retry_after is not None:
+            return min(self.retry_after_cap, retry_after + rng.uniform(0, self.backoff_base))
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** min(retry - 1, 62))
+        return rng.uniform(0, ceiling)
+
+
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+_JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+(?:\.[\w-]*)?")
+_KEYED = re.compile(
+    r"(?i)((?:access_?token|refresh_?token|id_?token|client_?secret|app_?secret|password|authorization)"
+    r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,;}]+"
+)
+
+
+class Redactor:
+    """Scrubs anything token-like from text before it reaches a message or a log line.
+
+    Catches bearer headers, JWT-shaped strings and ``secret=...``-style pairs, plus the literal
+    client secret in case a server echoes it back in an error message.
+    """
+
+    def __init__(self, secrets: Sequence[Secret] = ()) -> None:
+        self._secrets = tuple(secrets)
+
+    def __call__(self, text: str) -> str:
+        text = _BEARER.sub(r"\1***", text)
+        text = _JWT.sub("***", text)
+        text = _KEYED.sub(r"\1***", text)
+        for secret in self._secrets:
+            value = secret.reveal()  # compared, never emitted
+            if len(value) >= 4:
+                text = text.replace(value, "***")
+        return text
+
+
+redact = Redactor()
+"""Scrubs token-like text; for callers without a client secret at hand."""
+
+
+class _Transient(Exception):
+    """Internal: one attempt failed in a way that another attempt may fix."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class RunaiClient:
+    """GETs JSON from the control plane with authentication, bounded retries and clear errors.
+
+    ``transport``, ``sleep``, ``rng`` and ``clock`` are the test seams (an ``httpx.MockTransport``
+    or the loopback fake; recorded sleeps; fixed jitter; a fake wall clock for token expiry and
+    HTTP-date Retry-After). One client is safe to share between worker threads.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        stats: RequestStats | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+        token_refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+    ) -> None:
+        require_api(settings)
+        self.stats = stats if stats is not None else RequestStats()
+        self._policy = RetryPolicy.from_settings(settings)
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._clock = clock
+        self._redact = Redactor([settings.client_secret])
+        self._base_url = settings.base_url
+        self._server_time: datetime | None = None
+        self._http = _build_http(settings, transport, self._count_request, self._count_response)
+        self._auth = TokenAuth(settings, self._post_token, clock=clock, refresh_margin=token_refresh_margin)
+
+    def get_json(self, path: str, params: Mapping[str, str | int]) -> Any:
+        """GET ``path`` (relative to the base URL) and return the parsed JSON body."""
+        return self._call("GET", path, params=params, body=None, auth=self._auth)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RunaiClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _post_token(self, body: Mapping[str, str]) -> Any:
+        # The token request gets the same retry policy as data requests, but no bearer auth.
+        return self._call("POST", TOKEN_PATH, params=None, body=body, auth=None)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None,
+        body: Mapping[str, str] | None,
+        auth: httpx.Auth | None,
+    ) -> Any:
+        if not path.startswith("/"):
+            raise ValueError(f"API paths are relative to the base URL and start with '/', got {path!r}")
+        target = self._target(method, path, params)
+        last: ApiError | None = None
+        for attempt in range(1, self._policy.max_attempts + 1):
+            try:
+                request = self._http.build_request(method, path, params=params, json=body)
+                return self._attempt(request, target, auth)
+            except _Transient as fault:
+                last = fault.error
+                if attempt < self._policy.max_attempts:
+                    self._pause(target, attempt, last)
+        assert last is not None  # max_attempts >= 1 is validated by Settings
+        raise self._give_up(target, last) from last
+
+    def _attempt(self, request: httpx.Request, target: str, auth: httpx.Auth | None) -> Any:
+        try:
+            response = self._http.send(request, auth=auth)
+        except httpx.RequestError as exc:
+            self.stats.add("transport_errors")
+            raise self._transport_failure(exc, target) from exc
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
+            detail = f"HTTP {status}: {self._server_message(response)}"
+            raise _Transient(RetriableApiError(detail, status=status, url=target, retry_after=retry_after))
+        if not 200 <= status < 300:
+            message = f"{target} failed with HTTP {status}: {self._server_message(response)}"
+            raise FatalApiError(message, status=status, url=target)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            kind = response.headers.get("Content-Type", "no content type")
+            detail = f"HTTP {status} with a body that is not JSON ({kind}, {len(response.content)} bytes)"
+            raise _Transient(ApiContractError(detail, status=status, url=target)) from None
+
+    def _transport_failure(self, exc: httpx.RequestError, target: str) -> Exception:
+        """Map an httpx transport error: transient ones are retried, the rest are fatal."""
+        detail = self._clean(f"{type(exc).__name__}: {exc}")
+        if _is_tls_verification_failure(exc):
+            return FatalApiError(
+                f"{target}: TLS certificate verification failed ({detail}); install the CA certificate, "
+                "or set RUNAI_VERIFY_TLS=false only for a test tenant",
+                url=target,
+            )
+        if isinstance(exc, _RETRY_ERRORS):
+            error = RetriableApiError(detail, url=target)
+            error.__cause__ = exc
+            return _Transient(error)
+        return FatalApiError(f"{target}: {detail}", url=target)
+
+    def _pause(self, target: str, attempt: int, error: ApiError) -> None:
+        retry_after = error.retry_after if isinstance(error, RetriableApiError) else None
+        wait = self._policy.wait(attempt, retry_after, self._rng)
+        # One or two failures are routine on a busy control plane; from the third on it is worth
+        # seeing at the default level, since the backoff starts to add up.
+        level = logging.WARNING if attempt >= _WARN_FROM_ATTEMPT else logging.INFO
+        log.log(
+            level,
+            "%s: %s; attempt %d of %d failed, retrying in %.2f s",
+            target,
+            error,
+            attempt,
+            self._policy.max_attempts,
+            wait,
+        )
+        self.stats.add("retries")
+        self._sleep(wait)
+
+    def _give_up(self, target: str, last: ApiError) -> ApiError:
+        attempts = self._policy.max_attempts
+        if isinstance(last, ApiContractError):
+            # A proxy that keeps answering non-JSON is not "try later": the endpoint is wrong.
+            return ApiContractError(
+                f"{target} answered {last} in all {attempts} attempts", status=last.status, url=target
+            )
+        return RetriesExhaustedError(
+            f"{target}: still failing after {attempts} attempts; last: {last}", status=last.status, url=target
+        )
+
+    def _target(self, method: str, path: str, params: Mapping[str, str | int] | None) -> str:
+        """The request as messages show it: method, URL and query; never headers or bodies.
+
+        The base URL is included because "connection refused" is useless without the host, and
+        Settings guarantees it carries no credentials.
+        """
+        query = f"?{urlencode(params, safe=':,')}" if params else ""  # readable times and filters
+        return self._redact(f"{method} {self._base_url}{path}{query}")
+
+    def _server_message(self, response: httpx.Response) -> str:
+        """The Error body's ``message`` (Run:ai's ``{code, message}``), or a short excerpt."""
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            body = None
+        if isinstance(body, dict):
+            for key in ("message", "error_description", "error", "details"):
+                if isinstance(body.get(key), str) and body[key]:
+                    return self._clean(body[key])
+        text = response.content[:_MESSAGE_LIMIT].decode("utf-8", "replace")
+        return self._clean(text) or "(empty body)"
+
+    def _clean(self, text: str) -> str:
+        """Redact, fold whitespace and control characters, and keep messages one short line."""
+        flat = " ".join(self._redact(text).split())
+        return flat if len(flat) <= _MESSAGE_LIMIT else flat[: _MESSAGE_LIMIT - 3] + "..."
+
+    def _count_request(self, request: httpx.Request) -> None:
+        self.stats.add("requests")
+        if request.url.path.endswith(TOKEN_PATH):
+            self.stats.add("token_requests")
+
+    @property
+    def server_time(self) -> datetime | None:
+        """The server's clock (its ``Date`` header) at the latest response, or None if it sent none.
+
+        Live lists (workloads) say what is true "now" on the server; this is that now, free of
+        our own clock's skew.
+        """
+        return self._server_time
+
+    def _count_response(self, response: httpx.Response) -> None:
+        stamp = response.headers.get("Date")
+        if stamp:
+            # A garbled Date header is not worth failing a request over.
+            with contextlib.suppress(TypeError, ValueError):
+                self._server_time = parsedate_to_datetime(stamp).astimezone(UTC)
+        if response.status_code == 429:
+            self.stats.add("throttled_429")
+        elif response.status_code >= 500:
+            self.stats.add("server_errors")
+
+
+def _build_http(
+    settings: Settings,
+    transport: httpx.BaseTransport | None,
+    on_request: Callable[[httpx.Request], None],
+    on_response: Callable[[httpx.Response], None],
+) -> httpx.Client:
+    return httpx.Client(
+        base_url=settings.base_url,
+        transport=transport,
+        verify=settings.verify_tls,
+        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+        # Redirects are not followed: a redirected API call means a wrong base URL, and following
+        # it silently could carry the bearer token somewhere else.
+        follow_redirects=False,
+        headers={"Accept": "application/json", "User-Agent": f"runai-ledger/{__version__}"},
+        limits=httpx.Limits(max_connections=max(10, 2 * settings.concurrency)),
+        event_hooks={"request": [on_request], "response": [on_response]},
+    )
+
+
+def _is_tls_verification_failure(exc: BaseException) -> bool:
+    """httpx reports a bad certificate as a ConnectError; retrying it 8 times only hides the cause."""
+    seen: BaseException | None = exc
+    for _ in range(16):  # exception chains are short; the bound guards against a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

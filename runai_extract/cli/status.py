@@ -1,0 +1,177 @@
+"""What the CLI prints after a run and for ``status``: short, plain, readable by a newcomer.
+
+Status reads the lake directly (state files and run records through DuckDB with bound
+parameters), so it works even before the warehouse views exist.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from runai_extract.audit.recheck import RecheckSummary
+from runai_extract.core.errors import StorageError
+from runai_extract.core.settings import Settings
+from runai_extract.core.times import format_utc
+from runai_extract.ledger.coverage import coverage_summary
+from runai_extract.ledger.retention import retention_alerts
+from runai_extract.ledger.run_records import SyncSummary
+from runai_extract.ledger.watermarks import StateStore
+from transforms.schemas import INGEST_RUNS_DIR, QUARANTINE_DIR
+from transforms.storage import Lake
+
+STREAMS = ("audit", "org", "workloads")  # usage streams: the watermark is the server time of the last run
+
+
+def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
+    out = console or wide_console()
+    data = summary.to_dict()
+    if not summary.slices:
+        out.print(f"{summary.stream} {summary.mode}: nothing to do (watermark {data['watermark_after']})")
+        return
+    out.print(
+        f"{summary.stream} {summary.mode} {summary.run_id}: {data['rows_new']:,} new rows "
+        f"from {data['rows_received']:,} received in {data['slices']} window(s), "
+        f"{data['duplicates_dropped']:,} duplicates dropped, {data['quarantined']:,} quarantined, "
+        f"{data['requests']:,} requests ({data['retries']} retries, {data['throttled_429']} throttled), "
+        f"{data['seconds']:.1f} s"
+    )
+    out.print(f"watermark: {data['watermark_before']} -> {data['watermark_after']}")
+    if data["mismatched_slices"]:
+        out.print(
+            f"[yellow]{data['mismatched_slices']} window(s) where the API total disagreed; see ingest_runs[/]"
+        )
+    if data["drift"]:
+        seen = ", ".join(f"{name} ({count})" for name, count in data["drift"].items())
+        # Drift names come from API data: escape them so a '[' can never become rich markup.
+        out.print(f"[yellow]schema drift (stored, but new to us): {escape(seen)}[/]", highlight=False)
+    if data["quarantined"]:
+        out.print("[yellow]some records were quarantined; see the quarantine view for reasons[/]")
+    for alert in summary.alerts:
+        out.print(f"[bold red]ALERT retention lag: {escape(alert)}[/]", highlight=False)
+
+
+def print_recheck(summary: RecheckSummary, console: Console | None = None) -> None:
+    """The run summary, then what the recheck found: late rows stored, ids the API no longer returns."""
+    out = console or wide_console()
+    print_summary(summary, out)
+    if not summary.reconciliations:
+        return
+    sealed = sum(1 for r in summary.reconciliations if r.sealed)
+    out.print(
+        f"recheck: {summary.late_rows:,} late row(s) found and stored, "
+        f"{summary.missing_from_api:,} stored id(s) missing from the API, "
+        f"{sealed} of {len(summary.reconciliations)} window(s) sealed; see the reconciliation view"
+    )
+    # Ids come from API data: escape them so a '[' can never become rich markup.
+    for kind, label in (("late", "late ids"), ("missing", "ids missing from the API")):
+        ids = summary.sample_ids(kind)
+        if ids:
+            out.print(f"[yellow]{label} (sample): {escape(', '.join(ids))}[/]", highlight=False)
+
+
+def print_status(settings: Settings, console: Console | None = None) -> None:
+    out = console or wide_console()
+    lake = Lake(settings.lake_uri)
+    store = StateStore(lake)
+    now = datetime.now(UTC)
+    out.print(f"ledger home: {settings.home}\nlake: {lake.location('')}")
+    for stream in STREAMS:
+        state = store.read(stream)
+        if state is None:
+            out.print(f"{stream}: never synced")
+            continue
+        lag = now - state.watermark
+        out.print(
+            f"{stream}: watermark {format_utc(state.watermark)} ({_human(lag.total_seconds())} behind now), "
+            f"last run {state.run_id}"
+        )
+    for alert in retention_alerts(lake, settings.retention_margin, now=now):
+        out.print(f"[bold red]ALERT retention lag: {escape(str(alert))}[/]", highlight=False)
+    try:
+        lines = coverage_summary(lake).lines()
+    except StorageError as exc:
+        lines = [f"coverage unavailable: {exc}"]
+    for line in lines:
+        out.print(escape(line), highlight=False)
+    runs = _last_runs(lake)
+    if runs is not None:
+        out.print(runs)
+    quarantined = _count(lake, QUARANTINE_DIR)
+    if quarantined:
+        out.print(f"[yellow]quarantined records: {quarantined}[/]")
+
+
+def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
+    files = lake.list_files(INGEST_RUNS_DIR)
+    if not files:
+        return None
+    con = duckdb.connect()
+    rows = con.sql(
+        "SELECT run_id, stream, mode, min(window_start), max(window_end), count(*), sum(rows_new), "
+        "sum(duplicates_dropped), sum(quarantined), string_agg(DISTINCT status, ','), max(finished_at) "
+        "FROM read_parquet(?, union_by_name = true) GROUP BY run_id, stream, mode "
+        "ORDER BY max(finished_at) DESC LIMIT ?",
+        params=[[lake.location(f) for f in files], limit],
+    ).fetchall()
+    table = Table(title="last runs")
+    for col in (
+        "run",
+        "stream",
+        "mode",
+        "from",
+        "to",
+        "windows",
+        "new rows",
+        "dupes",
+        "quarantined",
+        "status",
+    ):
+        table.add_column(col)
+    for run_id, stream, mode, start, end, windows, written, dupes, quar, status, _ in rows:
+        table.add_row(
+            run_id,
+            stream,
+            mode,
+            f"{start:%Y-%m-%d %H:%M}",
+            f"{end:%Y-%m-%d %H:%M}",
+            str(windows),
+            f"{written:,}",
+            f"{dupes:,}",
+            str(quar),
+            status,
+        )
+    return table
+
+
+def _count(lake: Lake, rel_dir: str) -> int:
+    files = lake.list_files(rel_dir)
+    if not files:
+        return 0
+    con = duckdb.connect()
+    rows = con.sql(
+        "SELECT count(*) FROM read_parquet(?)", params=[[lake.location(f) for f in files]]
+    ).fetchall()
+    return int(rows[0][0])
+
+
+def wide_console() -> Console:
+    """A console that does not fold lines at 80 columns when writing to a pipe or a log."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 200)
+    return console
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,5 @@
+"""The vocabulary every layer shares: the error hierarchy, settings (and Secret), time values.
+
+Lives at the bottom: it imports nothing of ours, and everything else (transforms and warehouse
+included) may import it.
+"""

@@ -1,0 +1,69 @@
+"""The retention-lag alert: say loudly when a stream's watermark nears the API's retention horizon.
+
+Why: the control plane keeps audit events for 90 days. A ledger whose syncs have been failing
+quietly for weeks has a watermark creeping towards that horizon; once it passes it, the events
+between the watermark and the horizon are gone for good and no backfill can bring them back.
+The alert fires while there is still time (``Settings.retention_margin``, 10 days by default):
+it is logged as a WARNING, printed by ``status`` and carried in every sync summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from runai_extract.core.times import format_utc
+from runai_extract.ledger.watermarks import StateStore
+from transforms.storage import Lake
+
+log = logging.getLogger(__name__)
+
+# How long the API keeps each stream's records (Run:ai API reference: audit log, 90 days).
+RETENTION: dict[str, timedelta] = {"audit": timedelta(days=90)}
+
+
+@dataclass(frozen=True)
+class RetentionAlert:
+    """One stream whose unsynced events will fall out of the API's retention soon (or already do)."""
+
+    stream: str
+    watermark: datetime
+    retention: timedelta
+    now: datetime
+
+    @property
+    def days_left(self) -> float:
+        """Days until events just after the watermark leave the API; negative once some are lost."""
+        return (self.watermark + self.retention - self.now) / timedelta(days=1)
+
+    def __str__(self) -> str:
+        age = (self.now - self.watermark) / timedelta(days=1)
+        head = (
+            f"{self.stream}: watermark {format_utc(self.watermark)} is {age:.1f} days old and the API "
+            f"keeps {self.retention.days} days"
+        )
+        if self.days_left <= 0:
+            return (
+                f"{head}: events from {-self.days_left:.1f} days after the watermark may already be lost; "
+                f"run `runai-ledger sync {self.stream}` now"
+            )
+        return (
+            f"{head}: unsynced events start being lost in {self.days_left:.1f} days; "
+            f"run `runai-ledger sync {self.stream}` now"
+        )
+
+
+def retention_alerts(lake: Lake, margin: timedelta, *, now: datetime | None = None) -> list[RetentionAlert]:
+    """Alerts for every stream whose watermark is older than now - (retention - margin); each logged."""
+    current = now or datetime.now(UTC)
+    store = StateStore(lake)
+    alerts: list[RetentionAlert] = []
+    for stream, retention in sorted(RETENTION.items()):
+        state = store.read(stream)
+        if state is None or state.watermark > current - (retention - margin):
+            continue
+        alert = RetentionAlert(stream, state.watermark, retention, current)
+        log.warning("retention lag: %s", alert)
+        alerts.append(alert)
+    return alerts

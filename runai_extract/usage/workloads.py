@@ -1,0 +1,380 @@
+"""Incremental sync of workloads: what changed since the last run, with its history and events.
+
+The workload API has no ``updatedAt`` filter (README §11.4), so a run asks for the changes it
+can name with server-side filters, each since the stored watermark minus the overlap:
+
+    active         phase not Completed/Failed/Stopped: every workload that may still change
+                   allocation or running pods (snapshotted each run)
+    created        createdAt >= since
+    phase_changed  phaseUpdatedAt >= since (finished ones included)
+    deleted        deleted=true, deletedAt >= since (deleted ones vanish from the default list)
+
+The first run reads the whole list and every deleted workload the API still has. Requests per
+run therefore grow with active workloads and changes, not with the tenant's history.
+
+A workload is *changed* when its row_hash (state fields, not ticking counters) differs from the
+latest stored row. Only changed workloads get a snapshot row, and only they have their history
+and events fetched. Order of writes: history, events, snapshots, quarantine, run record, then
+the watermark, each file atomic; a workload whose details could not be fetched gets no snapshot
+(so the next run sees it as changed again) and holds the watermark back.
+
+The watermark is the server's own time (its ``Date`` header) when the listing finished, so our
+clock's skew cannot open a gap; the same time is the rows' ``observed_at``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from runai_extract.api.client import RunaiClient
+from runai_extract.api.endpoints import WORKLOADS
+from runai_extract.core.settings import Settings, require_api
+from runai_extract.core.times import format_api_time, format_utc
+from runai_extract.ledger.manifests import record_usage_run
+from runai_extract.ledger.run_records import SliceResult, add_request_stats, new_run_id, record_run
+from runai_extract.ledger.watermarks import StateStore, writer_lock
+from runai_extract.usage.workload_details import DetailsBatch, fetch_details
+from runai_extract.usage.workload_pages import QueryResult, WorkloadQuery, run_query
+from transforms.audit import QuarantinedRecord
+from transforms.records import Normalised, to_table
+from transforms.storage import Lake
+from transforms.usage_schemas import (
+    WORKLOAD_EVENTS,
+    WORKLOAD_EVENTS_DIR,
+    WORKLOAD_HISTORY,
+    WORKLOAD_HISTORY_DIR,
+    WORKLOAD_SNAPSHOTS,
+    WORKLOAD_SNAPSHOTS_DIR,
+)
+from transforms.versions import latest_versions, stored_keys
+from transforms.workloads import normalise_events, normalise_history, normalise_workloads
+from transforms.writer import quarantine_file_path, quarantine_table, write_table
+
+log = logging.getLogger(__name__)
+
+WORKLOADS_STREAM = "workloads"
+TERMINAL_PHASES = ("Completed", "Failed", "Stopped")
+
+
+@dataclass
+class WorkloadSyncSummary:
+    """A JSON-able account of one workloads run (what the CLI prints and Airflow keeps in XCom)."""
+
+    run_id: str
+    stream: str = WORKLOADS_STREAM
+    status: str = "running"
+    since: datetime | None = None
+    created_between: tuple[datetime, datetime] | None = None
+    observed_at: datetime | None = None
+    watermark_before: datetime | None = None
+    watermark_after: datetime | None = None
+    queries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workloads_seen: int = 0
+    changed: int = 0
+    snapshots_written: int = 0
+    history_rows: int = 0
+    event_rows: int = 0
+    quarantined: int = 0
+    details_failed: int = 0
+    gone: int = 0
+    requests: int = 0  # every HTTP request, token requests included
+    token_requests: int = 0
+    retries: int = 0
+    files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("since", "observed_at", "watermark_before", "watermark_after"):
+            value = getattr(self, key)
+            out[key] = format_utc(value) if value else None
+        if self.created_between:
+            out["created_between"] = [format_utc(moment) for moment in self.created_between]
+        return out
+
+
+def plan_queries(
+    since: datetime | None, created_between: tuple[datetime, datetime] | None = None
+) -> list[WorkloadQuery]:
+    """The selections one run pages: everything on the first run, changes since ``since`` after,
+    or (a backfill) every workload created in ``created_between``, deleted or not."""
+    if created_between is not None:
+        window = (
+            f"createdAt>={format_api_time(created_between[0])}",
+            f"createdAt<={format_api_time(created_between[1])}",
+        )
+        return [
+            WorkloadQuery("created_in_range", window),
+            WorkloadQuery("deleted_in_range", window, deleted=True),
+        ]
+    if since is None:
+        return [WorkloadQuery("all"), WorkloadQuery("deleted", deleted=True)]
+    stamp = format_api_time(since)
+    return [
+        WorkloadQuery("active", tuple(f"phase!={phase}" for phase in TERMINAL_PHASES)),
+        WorkloadQuery("created", (f"createdAt>={stamp}",)),
+        WorkloadQuery("phase_changed", (f"phaseUpdatedAt>={stamp}",)),
+        WorkloadQuery("deleted", (f"deletedAt>={stamp}",), deleted=True),
+    ]
+
+
+def sync_workloads(
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    created_between: tuple[datetime, datetime] | None = None,
+) -> WorkloadSyncSummary:
+    """Store every workload change since the watermark.
+
+    ``created_between`` makes it a backfill: every workload created in that range is read again
+    (deleted ones too) and whatever the lake lacks is stored; the watermark does not move.
+    """
+    lake = Lake(settings.lake_uri)
+    store = StateStore(lake)
+    started, started_at = time.monotonic(), datetime.now(UTC)
+    summary = WorkloadSyncSummary(new_run_id())
+    with writer_lock(lake, WORKLOADS_STREAM, wait=settings.lock_wait):
+        state = store.read(WORKLOADS_STREAM)
+        summary.watermark_before = summary.watermark_after = state.watermark if state else None
+        summary.since = None if state is None else state.watermark - settings.overlap
+        summary.created_between = created_between
+        record = SliceResult(started_at, started_at)
+        with RunaiClient(require_api(settings), transport=transport) as client:
+            before = client.stats.snapshot()
+            try:
+                _run(settings, lake, client, summary, record)
+            except Exception as exc:
+                summary.status, summary.error = "failed", str(exc)
+                raise
+            finally:
+                add_request_stats(record, before, client.stats.snapshot())
+                summary.requests, summary.retries = record.requests, record.retries
+                summary.token_requests = record.token_refreshes
+                summary.seconds = time.monotonic() - started
+                _record(lake, summary, record, started_at, settings)
+        if summary.status == "committed" and summary.observed_at is not None and created_between is None:
+            summary.watermark_after = store.commit(
+                WORKLOADS_STREAM, summary.observed_at, summary.run_id
+            ).watermark
+    log.info("workloads sync %s finished: %s", summary.run_id, summary.to_dict())
+    return summary
+
+
+def _run(
+    settings: Settings, lake: Lake, client: RunaiClient, summary: WorkloadSyncSummary, record: SliceResult
+) -> None:
+    queries = plan_queries(summary.since, summary.created_between)
+    results = [run_query(client, query, settings.page_size) for query in queries]
+    observed_at = client.server_time or datetime.now(UTC)
+    summary.observed_at = observed_at
+    summary.queries = {r.query.name: _query_stats(r) for r in results}
+    items = _merge(results)
+    summary.workloads_seen = len(items)
+    ingested_at = datetime.now(UTC)
+    lineage: dict[str, Any] = {
+        "observed_at": observed_at,
+        "run_id": summary.run_id,
+        "ingested_at": ingested_at,
+    }
+    batch = normalise_workloads(items, **lineage)
+    stored = latest_versions(lake, WORKLOAD_SNAPSHOTS_DIR, WORKLOAD_SNAPSHOTS, "workload_id", ["row_hash"])
+    changed = [
+        row for row in batch.rows if stored.get(row["workload_id"], {}).get("row_hash") != row["row_hash"]
+    ]
+    summary.changed = len(changed)
+    details = fetch_details(
+        client,
+        (row["workload_id"] for row in changed),
+        page_size=settings.page_size,
+        concurrency=settings.concurrency,
+    )
+    summary.details_failed, summary.gone = (
+        len(details.failures),
+        sum(d.gone for d in details.details.values()),
+    )
+    for workload_id, reason in sorted(details.failures.items())[:5]:
+        log.warning(
+            "workload %s: history/events not fetched (%s); it is retried next run", workload_id, reason
+        )
+    quarantined = list(batch.rejected)
+    history, events = _detail_rows(details, lineage, quarantined)
+    day = observed_at.date().isoformat()
+    summary.history_rows = _write_new(lake, history, WORKLOAD_HISTORY, WORKLOAD_HISTORY_DIR, day, summary)
+    summary.event_rows = _write_new(lake, events, WORKLOAD_EVENTS, WORKLOAD_EVENTS_DIR, day, summary)
+    snapshots = [row for row in changed if row["workload_id"] not in details.failures]
+    summary.snapshots_written = _write(
+        lake, snapshots, WORKLOAD_SNAPSHOTS, WORKLOAD_SNAPSHOTS_DIR, day, summary
+    )
+    summary.quarantined = len(quarantined)
+    _quarantine(lake, quarantined, summary, settings)
+    record.rows_received = sum(r.served for r in results)
+    record.duplicates_dropped = sum(r.duplicates for r in results)
+    record.api_total = _total_count(results)
+    record.total_mismatch = any(r.count_mismatch for r in results)
+    record.repaged = any(r.repaged for r in results)
+    record.drift_fields.update(batch.drift)
+    summary.status = "partial" if details.failures else "committed"
+
+
+def _merge(results: Sequence[QueryResult]) -> list[Any]:
+    """One item per workload id; when queries disagree, the later ``updatedAt`` (then deleted) wins."""
+    merged: dict[str, Any] = {}
+    for result in results:
+        for workload_id, item in result.items.items():
+            current = merged.get(workload_id)
+            if current is None or _newer(item, current):
+                merged[workload_id] = item
+    return [merged[key] for key in sorted(merged)]
+
+
+def _newer(item: Any, current: Any) -> bool:
+    if not isinstance(item, dict) or not isinstance(current, dict):
+        return False
+    mine, theirs = str(item.get("updatedAt") or ""), str(current.get("updatedAt") or "")
+    if mine != theirs:
+        return mine > theirs  # same ISO-8601 UTC shape from one server: text order is time order
+    return item.get("deletedAt") is not None and current.get("deletedAt") is None
+
+
+def _detail_rows(
+    batch: DetailsBatch, lineage: dict[str, Any], quarantined: list[QuarantinedRecord]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    history: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for workload_id in sorted(batch.details):
+        detail = batch.details[workload_id]
+        for out, normalised in (
+            (history, normalise_history(workload_id, detail.history, **lineage)),
+            (events, normalise_events(workload_id, detail.events, **lineage)),
+        ):
+            out.extend(normalised.rows)
+            quarantined.extend(_tagged(normalised, workload_id))
+    return history, events
+
+
+def _tagged(normalised: Normalised, workload_id: str) -> Iterable[QuarantinedRecord]:
+    for rejected in normalised.rejected:
+        yield QuarantinedRecord(
+            rejected.record_index, f"workload {workload_id}: {rejected.reason}", rejected.raw
+        )
+
+
+def _write_new(
+    lake: Lake,
+    rows: list[dict[str, Any]],
+    schema: pa.Schema,
+    rel_dir: str,
+    day: str,
+    summary: WorkloadSyncSummary,
+) -> int:
+    """Write the rows whose (workload_id, row_hash) is not stored yet: history is append-only."""
+    if not rows:
+        return 0
+    stored = stored_keys(lake, rel_dir, schema, ["workload_id", "row_hash"])
+    fresh, seen = [], set(stored)
+    for row in rows:
+        key = (row["workload_id"], row["row_hash"])
+        if key not in seen:
+            seen.add(key)
+            fresh.append(row)
+    return _write(lake, fresh, schema, rel_dir, day, summary)
+
+
+def _write(
+    lake: Lake,
+    rows: list[dict[str, Any]],
+    schema: pa.Schema,
+    rel_dir: str,
+    day: str,
+    summary: WorkloadSyncSummary,
+) -> int:
+    if not rows:
+        return 0
+    path = f"{rel_dir}/observed_date={day}/part-{summary.run_id}.parquet"
+    write_table(lake, path, to_table(rows, schema))
+    summary.files.append(path)
+    return len(rows)
+
+
+def _run_window(summary: WorkloadSyncSummary, settings: Settings) -> tuple[datetime, datetime]:
+    """The span a run vouches for: [since, observed_at); the first run's since is the lookback."""
+    if summary.created_between is not None:
+        return summary.created_between
+    end = summary.observed_at or datetime.now(UTC)
+    start = summary.since or end - settings.initial_lookback
+    return (start, end) if start < end else (end - settings.overlap, end)
+
+
+def _quarantine(
+    lake: Lake, records: list[QuarantinedRecord], summary: WorkloadSyncSummary, settings: Settings
+) -> None:
+    if not records:
+        return
+    start, observed_at = _run_window(summary, settings)
+    table = quarantine_table(
+        records,
+        stream=WORKLOADS_STREAM,
+        run_id=summary.run_id,
+        window_start=start,
+        window_end=observed_at,
+        page_offset=None,
+        quarantined_at=datetime.now(UTC),
+    )
+    write_table(lake, quarantine_file_path(WORKLOADS_STREAM, summary.run_id, start, observed_at, 0), table)
+    for rec in records[:20]:
+        log.warning("quarantined workload record %d: %s", rec.record_index, rec.reason)
+
+
+def _record(
+    lake: Lake, summary: WorkloadSyncSummary, record: SliceResult, started_at: datetime, settings: Settings
+) -> None:
+    """One ingest_runs row per workloads run: window = [since, observed_at), counts, cost, status."""
+    record.window_start, record.window_end = _run_window(summary, settings)
+    record.status = {"committed": "committed", "partial": "partial"}.get(summary.status, "failed")
+    record.rows_written = record.rows_new = summary.snapshots_written
+    record.quarantined = summary.quarantined
+    record.files = list(summary.files)
+    record.error = summary.error or (
+        f"{summary.details_failed} workload(s) without details" if summary.details_failed else None
+    )
+    mode = "backfill" if summary.created_between else "sync"
+    record_run(lake, summary.run_id, mode, record, started_at, stream=WORKLOADS_STREAM)
+    if record.files or record.status != "failed":
+        # Even a failed run's files are complete and stay: they are manifested, so verify can tell
+        # them from files nobody accounts for.
+        record_usage_run(lake, WORKLOADS_STREAM, record, summary.run_id, _manifest_params(summary, settings))
+
+
+def _manifest_params(summary: WorkloadSyncSummary, settings: Settings) -> dict[str, Any]:
+    """The requests a run made, as a manifest records them (filters per query, sort, page size)."""
+    queries = plan_queries(summary.since, summary.created_between)
+    return {
+        "sortBy": "createdAt",
+        "sortOrder": "asc",
+        "limit": WORKLOADS.page_size(settings.page_size),
+        "queries": {query.name: query.params() for query in queries},
+    }
+
+
+def _query_stats(result: QueryResult) -> dict[str, Any]:
+    return {
+        "pages": result.pages,
+        "served": result.served,
+        "distinct": len(result.items),
+        "api_count": result.api_count,
+        "repaged": result.repaged,
+    }
+
+
+def _total_count(results: Sequence[QueryResult]) -> int | None:
+    counts = [r.api_count for r in results if r.api_count is not None]
+    return sum(counts) if counts else None
