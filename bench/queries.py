@@ -2,7 +2,7 @@
 
 Rows are generated column-wise (fast, seeded) with realistic cardinalities: a few hundred
 subjects, the real enum values, ~3 % failures. They go through transforms.writer's
-ParquetStreamWriter into the same day partitions a sync writes, then `runai-ledger build-views`
+the table writer into the same day partitions a sync writes, then `runai-ledger build-views`
 and `runai-ledger query` run against them as separate processes. Each query's time is reported
 twice: the whole CLI process, and the query alone (whole process minus the median of a trivial
 `select 1`, i.e. minus start-up and opening the database).
@@ -47,22 +47,23 @@ METHODS = {"create": "POST", "update": "PUT", "delete": "DELETE", "sign-in": "PO
 
 
 def write_lake(home: Path, rows: int, days: int) -> None:
-    """``rows`` audit events over ``days`` UTC days, one file per day, through our writer."""
+    """``rows`` audit events over ``days`` UTC days, one file and one commit per day, through our writer."""
+    from transforms.catalog import AUDIT_EVENTS_TABLE
     from transforms.schemas import AUDIT_EVENTS
     from transforms.storage import Lake
-    from transforms.writer import ParquetStreamWriter, audit_file_path
+    from transforms.tables import StagedWriter, Tables
 
-    lake = Lake(str(home / "lake"))
+    tables = Tables(Lake(str(home / "lake")))
     rng = np.random.default_rng(7)
     first = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
     per_day = rows // days
     for day in range(days):
         start = first + timedelta(days=day)
         table = _day(rng, start, per_day, day, AUDIT_EVENTS)
-        with ParquetStreamWriter(
-            lake, audit_file_path(start, start + timedelta(days=1)), AUDIT_EVENTS
-        ) as out:
+        with StagedWriter(tables, AUDIT_EVENTS_TABLE, {"event_date": start.date().isoformat()}) as out:
             out.write(table)
+        assert out.staged is not None
+        tables.commit(AUDIT_EVENTS_TABLE, [out.staged])
 
 
 def _day(rng: np.random.Generator, start: datetime, n: int, day: int, schema: pa.Schema) -> pa.Table:

@@ -64,6 +64,7 @@ def main() -> int:
         export_and_verify,
         fake_control_plane,
         print_demo_report,
+        print_maintenance,
         recheck_last_day,
     )
 
@@ -107,6 +108,10 @@ def main() -> int:
             if run.state != "success":
                 return 1
         recheck_last_day(demo_settings(HOME, base_url))  # seal the day the export hands over
+        run = bag.dags["runai_maintenance"].test(logical_date=now)
+        if run.state != "success":
+            return 1
+        print_maintenance(run.get_task_instance("maintain_lake").xcom_pull(task_ids="maintain_lake"))
     settings = demo_settings(HOME, "http://127.0.0.1")
     print_demo_report(settings)
     return 0 if export_and_verify(settings) else 1

@@ -167,6 +167,41 @@ def runai_audit_recheck() -> None:
 globals()[RECHECK_DAG_ID] = runai_audit_recheck()
 
 
+# -- maintenance: compaction, checkpoints, vacuum (runai_extract/ledger/maintenance.py) -------------
+MAINTENANCE_DAG_ID = "runai_maintenance"
+
+
+@dag(
+    dag_id=MAINTENANCE_DAG_ID,
+    description="Daily: compact closed days to one file per table, checkpoint the logs, vacuum retired files",
+    # 00:50 UTC: the previous day is closed and rechecked; syncs run alongside (no conflict).
+    schedule=CronDataIntervalTimetable("50 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=10)},
+    tags=["runai-ledger", "maintenance"],
+    doc_md="Keeps per-run and per-query costs flat as the ledger ages (docs/storage.md).",
+)
+def runai_maintenance() -> None:
+    @task
+    def maintain_lake(data_interval_end: pendulum.DateTime | None = None) -> dict[str, Any]:
+        from runai_extract.ledger.maintenance import maintain
+        from transforms.storage import Lake
+        from warehouse.build import ensure_views
+
+        settings = _settings_from_airflow()
+        report = maintain(Lake(settings.lake_uri), now=data_interval_end).to_dict()
+        # The views list each table's files: point them at the compacted ones.
+        ensure_views(settings.warehouse_path, Lake(settings.lake_uri), pseudonym_key=settings.pseudonym_key)
+        return report
+
+    maintain_lake()
+
+
+globals()[MAINTENANCE_DAG_ID] = runai_maintenance()
+
+
 # -- compliance export bundles (runai_extract/export.py; docs/compliance.md) ----------------------
 # Daily: on every update of the audit Asset, (re)cut the bundle of the previous UTC day until its
 # coverage is complete. Monthly: a separate cron DAG whose data interval is the previous month.

@@ -137,21 +137,6 @@ class Lake:
     def delete(self, rel: str) -> None:
         self._remove_if_present(self.full_path(rel))
 
-    def remove_stale_temporaries(self, rel_dir: str) -> int:
-        """Delete temporary files a crashed writer left under ``rel_dir``; returns how many."""
-        if not self.is_local:
-            return 0
-        base = self.full_path(rel_dir)
-        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
-        try:
-            infos = self.fs.get_file_info(selector)
-        except OSError as exc:
-            raise StorageError(f"cannot list {self.location(rel_dir)}: {_reason(exc)}") from exc
-        stale = [i.path for i in infos if ".tmp-" in i.path.rsplit("/", 1)[-1]]
-        for path in stale:
-            self._remove_if_present(path)
-        return len(stale)
-
     def _remove_if_present(self, path: str) -> None:
         try:
             self.fs.delete_file(path)

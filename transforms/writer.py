@@ -1,12 +1,9 @@
-"""Deterministic, atomic Parquet files in the lake, and the small tables that describe a run.
+"""Atomic, reproducible Parquet files in the lake, and the small tables that describe a run.
 
-Why deterministic names: a window that is redone (crash before the watermark moved, a manual
-backfill) must overwrite its own earlier file rather than add a second copy, so every path is a
-pure function of the stream, the window and, for evidence that must not be overwritten by a
-later run (quarantine, run records), the run id.
-
-Why atomic: a reader (DuckDB views, the verify command) must never see half a file. All bytes go
-through :meth:`Lake.open_output`, which publishes the file only when the block exits cleanly.
+Every data file of a Delta table is written here (transforms/tables.py stages them, then commits).
+Why atomic: a reader must never see half a file, and on a local disk a half-written file would
+otherwise sit under its final name. All bytes go through :meth:`Lake.open_output`, which publishes
+the file only when the block exits cleanly.
 
 Why fixed writer options: zstd, statistics and page checksums on, no wall-clock values in the
 file. The same table and library version give the same bytes, which the hash-chained manifests
@@ -15,27 +12,20 @@ and deterministic export bundles rely on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from runai_extract.core.errors import StorageError
 from transforms.schemas import (
-    AUDIT_EVENTS,
-    AUDIT_EVENTS_DIR,
     INGEST_RUNS,
-    INGEST_RUNS_DIR,
     QUARANTINE,
-    QUARANTINE_DIR,
     RECONCILIATION,
-    RECONCILIATION_DIR,
 )
 from transforms.storage import Lake
 
@@ -46,14 +36,8 @@ __all__ = [
     "WRITER_OPTIONS",
     "ParquetStreamWriter",
     "WrittenFile",
-    "audit_file_path",
-    "ingest_run_path",
     "ingest_run_table",
-    "quarantine_file_path",
     "quarantine_table",
-    "read_event_ids",
-    "read_event_ids_between",
-    "reconciliation_path",
     "reconciliation_table",
     "write_table",
 ]
@@ -69,10 +53,6 @@ WRITER_OPTIONS: dict[str, Any] = {
     "version": "2.6",
 }
 
-_STAMP = "%Y%m%dT%H%M%S%fZ"
-# Path segments we put into names ourselves (stream, run id): no separators, no surprises.
-_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,199}")
-
 
 @dataclass(frozen=True)
 class WrittenFile:
@@ -81,55 +61,6 @@ class WrittenFile:
     path: str
     rows: int
     bytes: int
-
-
-# -- paths -----------------------------------------------------------------------------------------
-def audit_file_path(window_start: datetime, window_end: datetime) -> str:
-    """Where the audit events of one window slice live; the same slice always maps to one file.
-
-    The hive partition is the UTC date of the slice start. Callers slice windows at midnight, so
-    a slice ending later than the next midnight is a bug and is refused.
-    """
-    start, end = _window(window_start, window_end)
-    next_midnight = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=1)
-    if end > next_midnight:
-        raise ValueError(f"window {start.isoformat()} .. {end.isoformat()} crosses midnight UTC")
-    return f"{AUDIT_EVENTS_DIR}/event_date={start:%Y-%m-%d}/part-{_stamp(start)}-{_stamp(end)}.parquet"
-
-
-def quarantine_file_path(
-    stream: str, run_id: str, window_start: datetime, window_end: datetime, part: int
-) -> str:
-    """Quarantine evidence per run: a later run must not overwrite what an earlier one rejected."""
-    start, end = _window(window_start, window_end)
-    if part < 0:
-        raise ValueError(f"part must be >= 0, got {part}")
-    name = f"part-{_stamp(start)}-{_stamp(end)}-{_segment(run_id, 'run_id')}-{part:05d}.parquet"
-    return f"{QUARANTINE_DIR}/stream={_segment(stream, 'stream')}/{name}"
-
-
-def ingest_run_path(stream: str, run_id: str, window_start: datetime, window_end: datetime) -> str:
-    """One run record per run and window; reruns add a record rather than rewriting history."""
-    start, end = _window(window_start, window_end)
-    name = f"part-{_stamp(start)}-{_stamp(end)}-{_segment(run_id, 'run_id')}.parquet"
-    return f"{INGEST_RUNS_DIR}/stream={_segment(stream, 'stream')}/{name}"
-
-
-def reconciliation_path(stream: str, run_id: str, window_start: datetime, window_end: datetime) -> str:
-    """One reconciliation record per recheck run and window; a later recheck adds, never rewrites."""
-    start, end = _window(window_start, window_end)
-    name = f"{_segment(run_id, 'run_id')}-{_stamp(start)}-{_stamp(end)}.parquet"
-    return f"{RECONCILIATION_DIR}/stream={_segment(stream, 'stream')}/{name}"
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime(_STAMP)
-
-
-def _segment(value: str, name: str) -> str:
-    if not _SEGMENT.fullmatch(value):
-        raise ValueError(f"{name} {value!r} is not usable in a file name (letters, digits, _.:+- only)")
-    return value
 
 
 def _window(window_start: datetime, window_end: datetime) -> tuple[datetime, datetime]:
@@ -283,56 +214,6 @@ def write_table(lake: Lake, rel_path: str, table: pa.Table) -> WrittenFile:
     with ParquetStreamWriter(lake, rel_path, table.schema, allow_empty=True) as writer:
         writer.write(table)
     return WrittenFile(rel_path, writer.rows, writer.bytes)
-
-
-# -- reading ---------------------------------------------------------------------------------------
-def read_event_ids(lake: Lake, rel_paths: Sequence[str]) -> set[str]:
-    """The event_id values stored in ``rel_paths``, reading that one column only.
-
-    Used to drop rows a window already stored (overlapping re-reads). One multi-threaded dataset
-    scan over all files is far faster than opening them one by one.
-    """
-    if not rel_paths:
-        return set()
-    import pyarrow.dataset as ds  # here, not at the top: it drags in pandas (~0.5 s) for every CLI start
-
-    paths = [lake.full_path(rel) for rel in rel_paths]
-    schema = pa.schema([pa.field("event_id", pa.string())])
-    try:
-        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=lake.fs)
-        column = dataset.to_table(columns=["event_id"]).column("event_id")
-    except (OSError, pa.ArrowException) as exc:
-        raise StorageError(
-            f"cannot read event ids from {len(paths)} file(s) under {lake.uri}: {exc}"
-        ) from exc
-    return set(column.unique().to_pylist()) - {None}
-
-
-def read_event_ids_between(lake: Lake, rel_paths: Sequence[str], start: datetime, end: datetime) -> set[str]:
-    """The event_id values in ``rel_paths`` whose event_time lies in [start, end).
-
-    A recheck compares a window's stored ids with the API's; files of other windows share the
-    day partition, so the time filter (pushed down to row-group statistics) picks the window's.
-    """
-    if not rel_paths:
-        return set()
-    import pyarrow.dataset as ds  # lazily, as in read_event_ids
-
-    paths = [lake.full_path(rel) for rel in rel_paths]
-    schema = pa.schema([AUDIT_EVENTS.field("event_id"), AUDIT_EVENTS.field("event_time")])
-    low, high = _window(start, end)
-    time_type = AUDIT_EVENTS.field("event_time").type
-    inside = (ds.field("event_time") >= pa.scalar(low, time_type)) & (
-        ds.field("event_time") < pa.scalar(high, time_type)
-    )
-    try:
-        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=lake.fs)
-        column = dataset.to_table(columns=["event_id"], filter=inside).column("event_id")
-    except (OSError, pa.ArrowException) as exc:
-        raise StorageError(
-            f"cannot read event ids from {len(paths)} file(s) under {lake.uri}: {exc}"
-        ) from exc
-    return set(column.unique().to_pylist()) - {None}
 
 
 # -- run tables ------------------------------------------------------------------------------------

@@ -30,14 +30,17 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import orjson
 
 from runai_extract.core.errors import StorageError
 from runai_extract.core.settings import Secret
 from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
+from transforms.tables import Tables
 from warehouse import pseudonyms
 from warehouse.connection import LOCK_WAIT_S, open_warehouse
 from warehouse.models import (
@@ -66,6 +69,21 @@ _BUILD_FORMAT = 1
 
 
 # -- planning and applying -------------------------------------------------------------------------
+def _source_literals(lake: Lake, as_of: datetime | None) -> dict[str, str | list[str]]:
+    """What each source placeholder stands for: a table's live files, or a glob for the mirrors."""
+    tables = Tables(lake)
+    literals: dict[str, str | list[str]] = {}
+    for source in SOURCES:
+        if source.table is None:
+            found = lake.list_files(source.lake_dir, source.suffix)
+            literals[source.placeholder] = f"{lake.location(source.lake_dir)}/{source.glob}" if found else ""
+            continue
+        snapshot = tables.load_as_of(source.table, as_of) if as_of else tables.load(source.table)
+        files = tables.live_files(source.table, snapshot=snapshot) if snapshot is not None else []
+        literals[source.placeholder] = [tables.file_location(source.table, f.path) for f in files]
+    return literals
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     """The exact statements a build would run against one lake, and their fingerprint."""
@@ -75,6 +93,13 @@ class BuildPlan:
     empty_sources: tuple[str, ...]
     lake_location: str
     sql_hash: str
+    # The hash of everything but the source views' file lists: when only those changed (new commits),
+    # replacing the source views is enough; every other view reads them by name at query time.
+    defs_hash: str = ""
+
+    def source_statements(self) -> dict[str, str]:
+        sources = {s.view for s in SOURCES}
+        return {m.name: s for m, s in zip(self.models, self.statements, strict=True) if m.name in sources}
 
 
 @dataclass(frozen=True)
@@ -86,27 +111,36 @@ class BuildReport:
     empty_sources: tuple[str, ...]
     sql_hash: str
     rebuilt: bool
+    replaced: tuple[str, ...] = ()  # a refresh that replaced only these source views
 
     def __str__(self) -> str:
         state = "rebuilt" if self.rebuilt else "already up to date"
+        if self.replaced:
+            state = f"refreshed ({len(self.replaced)} source view(s) read new table versions)"
         empty = f"; no data yet for {', '.join(self.empty_sources)}" if self.empty_sources else ""
         return f"{len(self.objects)} views and macros {state}{empty}"
 
 
-def plan_build(lake: Lake, sql_dir: Path = SQL_DIR) -> BuildPlan:
-    """Render every statement for ``lake``: cheap (reads the .sql files and lists the lake)."""
+def plan_build(lake: Lake, sql_dir: Path = SQL_DIR, *, as_of: datetime | None = None) -> BuildPlan:
+    """Render every statement for ``lake``: cheap (reads the .sql files and each table's snapshot).
+
+    ``as_of`` renders the sources from each table as it stood at that moment (time travel).
+    """
     models = tuple(load_models(sql_dir))
-    empty = tuple(s.view for s in SOURCES if not lake.list_files(s.lake_dir, s.suffix))
-    literals = {s.placeholder: f"{lake.location(s.lake_dir)}/{s.glob}" for s in SOURCES}
+    literals = _source_literals(lake, as_of)
+    empty = tuple(s.view for s in SOURCES if not literals[s.placeholder])
     by_view = {s.view: s for s in SOURCES}
     statements = tuple(
         empty_relation_sql(by_view[m.name]) if m.name in empty else render_template(m.template, literals)
         for m in models
     )
     digest = hashlib.sha256(f"format {_BUILD_FORMAT}\n".encode())
+    defs = hashlib.sha256(f"format {_BUILD_FORMAT}\nempty {sorted(empty)}\n{lake.location('')}\n".encode())
+    sources = {s.view for s in SOURCES}
     for model, statement in zip(models, statements, strict=True):
         digest.update(f"\n-- {model.path}\n{statement}".encode())
-    return BuildPlan(models, statements, empty, lake.location(""), digest.hexdigest())
+        defs.update(f"\n-- {model.path}\n{model.template if model.name in sources else statement}".encode())
+    return BuildPlan(models, statements, empty, lake.location(""), digest.hexdigest(), defs.hexdigest())
 
 
 def build_views(
@@ -144,15 +178,41 @@ def ensure_views(
     table also counts: a new key, or identities the table does not map yet, call for a build.
     """
     plan = plan_build(lake, sql_dir)
-    if stored_hash(warehouse_path, lock_wait=lock_wait) == plan.sql_hash and not _pseudonyms_stale(
-        warehouse_path, lock_wait, pseudonym_key
-    ):
+    stored = _stored_meta(warehouse_path, lock_wait)
+    stale_pseudonyms = stored is not None and _pseudonyms_stale(warehouse_path, lock_wait, pseudonym_key)
+    if stored is not None and stored[0] == plan.sql_hash and not stale_pseudonyms:
         return _report(plan, warehouse_path, rebuilt=False)
+    if stored is not None and stored[1] == plan.defs_hash and not stale_pseudonyms:
+        replaced = _replace_sources(plan, warehouse_path, lock_wait, stored[2])
+        return BuildReport(
+            warehouse_path,
+            tuple(m.name for m in plan.models),
+            plan.empty_sources,
+            plan.sql_hash,
+            True,
+            replaced,
+        )
     _apply(plan, warehouse_path, lock_wait, pseudonym_key)
     log.info(
         "warehouse views rebuilt in %s (empty sources: %s)", warehouse_path, plan.empty_sources or "none"
     )
     return _report(plan, warehouse_path, rebuilt=True)
+
+
+def views_as_of(lake: Lake, as_of: datetime, *, sql_dir: Path = SQL_DIR) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding every view over the tables as they stood at ``as_of``.
+
+    "The ledger as of the day the auditor asked": each source reads the files of its table's
+    version at that moment (within the vacuum retention), and every view above is the same SQL.
+    Nothing is written; the warehouse file is not touched.
+    """
+    plan = plan_build(lake, sql_dir, as_of=as_of)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    pseudonyms.prepare(con)
+    for model, statement in zip(plan.models, plan.statements, strict=True):
+        _execute_model(con, model, statement)
+    return con
 
 
 def _report(plan: BuildPlan, warehouse_path: Path, *, rebuilt: bool) -> BuildReport:
@@ -172,6 +232,57 @@ def stored_hash(warehouse_path: Path, *, lock_wait: float = LOCK_WAIT_S) -> str 
         return str(rows[0][0]) if rows else None
     finally:
         con.close()
+
+
+def _stored_meta(warehouse_path: Path, lock_wait: float) -> tuple[str, str, dict[str, str]] | None:
+    """(sql_hash, defs_hash, source statement hashes) of the last build, or None."""
+    if not warehouse_path.exists():
+        return None
+    con = open_warehouse(warehouse_path, read_only=True, lock_wait=lock_wait)
+    try:
+        if not _table_exists(con, META_TABLE):
+            return None
+        columns = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [META_TABLE]
+            ).fetchall()
+        }
+        if "defs_hash" not in columns:
+            return None  # built by an older version: rebuild everything once
+        rows = con.sql("SELECT sql_hash, defs_hash, source_hashes FROM _ledger_meta").fetchall()
+        if not rows:
+            return None
+        return str(rows[0][0]), str(rows[0][1]), dict(orjson.loads(rows[0][2]))
+    finally:
+        con.close()
+
+
+def _replace_sources(
+    plan: BuildPlan, warehouse_path: Path, lock_wait: float, stored: dict[str, str]
+) -> tuple[str, ...]:
+    """Replace only the source views whose file lists changed, in one transaction."""
+    changed = {name: s for name, s in plan.source_statements().items() if stored.get(name) != _hash(s)}
+    by_name = {m.name: m for m in plan.models}
+    con = open_warehouse(warehouse_path, read_only=False, lock_wait=lock_wait)
+    try:
+        con.begin()
+        try:
+            for name, statement in sorted(changed.items()):
+                _execute_model(con, by_name[name], statement)
+            _write_meta(con, plan)
+            con.commit()
+        except BaseException:
+            _rollback(con)
+            raise
+    finally:
+        con.close()
+    log.info("warehouse source views refreshed in %s: %s", warehouse_path, ", ".join(sorted(changed)))
+    return tuple(sorted(changed))
+
+
+def _hash(statement: str) -> str:
+    return hashlib.sha256(statement.encode()).hexdigest()
 
 
 def _pseudonyms_stale(warehouse_path: Path, lock_wait: float, key: Secret | None) -> bool:
@@ -255,6 +366,8 @@ def _write_meta(con: duckdb.DuckDBPyConnection, plan: BuildPlan) -> None:
         """
         CREATE OR REPLACE TABLE _ledger_meta (
             sql_hash VARCHAR NOT NULL,
+            defs_hash VARCHAR NOT NULL,
+            source_hashes VARCHAR NOT NULL,
             empty_sources VARCHAR[] NOT NULL,
             lake_location VARCHAR NOT NULL,
             schema_version INTEGER NOT NULL,
@@ -263,8 +376,15 @@ def _write_meta(con: duckdb.DuckDBPyConnection, plan: BuildPlan) -> None:
         """
     )
     con.execute(
-        "INSERT INTO _ledger_meta VALUES (?, ?, ?, ?, now())",
-        [plan.sql_hash, list(plan.empty_sources), plan.lake_location, SCHEMA_VERSION],
+        "INSERT INTO _ledger_meta VALUES (?, ?, ?, ?, ?, ?, now())",
+        [
+            plan.sql_hash,
+            plan.defs_hash,
+            orjson.dumps({name: _hash(s) for name, s in plan.source_statements().items()}).decode(),
+            list(plan.empty_sources),
+            plan.lake_location,
+            SCHEMA_VERSION,
+        ],
     )
     con.execute(
         """

@@ -10,7 +10,7 @@ statements lets it be read, reviewed and tested without opening a DuckDB file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,28 +18,18 @@ from typing import Literal
 import pyarrow as pa
 
 from runai_extract.core.errors import ConfigError
-from transforms.schemas import (
-    AUDIT_EVENTS,
-    AUDIT_EVENTS_DIR,
-    INGEST_RUNS,
-    INGEST_RUNS_DIR,
-    QUARANTINE,
-    QUARANTINE_DIR,
-    RECONCILIATION,
-    RECONCILIATION_DIR,
-    STATE_DIR,
-    UTC_TS,
+from transforms.catalog import (
+    AUDIT_EVENTS_TABLE,
+    INGEST_RUNS_TABLE,
+    ORG_TABLES,
+    QUARANTINE_TABLE,
+    RECONCILIATION_TABLE,
+    WORKLOAD_EVENTS_TABLE,
+    WORKLOAD_HISTORY_TABLE,
+    WORKLOAD_SNAPSHOTS_TABLE,
 )
-from transforms.usage_schemas import (
-    ORG_DIR,
-    ORG_SCHEMAS,
-    WORKLOAD_EVENTS,
-    WORKLOAD_EVENTS_DIR,
-    WORKLOAD_HISTORY,
-    WORKLOAD_HISTORY_DIR,
-    WORKLOAD_SNAPSHOTS,
-    WORKLOAD_SNAPSHOTS_DIR,
-)
+from transforms.schemas import STATE_DIR, UTC_TS
+from transforms.tables import TableSpec
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -54,13 +44,19 @@ _TABLE_MACRO = re.compile(r"\s*\([^)]*\)\s*as\s+table\b", re.IGNORECASE)
 # -- sources -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Source:
-    """A source view: where its files live in the lake, and the columns the view exposes."""
+    """A source view: the table (or, for watermarks, the files) it reads, and the columns it exposes.
+
+    A Delta table's source reads exactly the data files of the table's current snapshot (a list
+    rendered at build time), never a glob: a glob would also see files a compaction retired and
+    files staged by a writer that has not committed yet.
+    """
 
     view: str
     placeholder: str
-    lake_dir: str
-    suffix: str
     schema: pa.Schema
+    table: TableSpec | None = None
+    lake_dir: str = ""  # only for a source without a table: files matched by glob below it
+    suffix: str = ".parquet"
 
     @property
     def glob(self) -> str:
@@ -72,9 +68,13 @@ def _with_columns(schema: pa.Schema, *extra: pa.Field) -> pa.Schema:
     return pa.schema([*schema, *extra])
 
 
+def _table_source(name: str, spec: TableSpec) -> Source:
+    return Source(f"src_{name}", f"{name}_files", _with_columns(spec.schema, _SOURCE_FILE), spec)
+
+
 _SOURCE_FILE = pa.field("source_file", pa.string())
 
-# The state files are JSON written by runai_extract/state.py; these are the columns
+# The state mirrors are JSON written by runai_extract/ledger/watermarks.py; these are the columns
 # src_watermarks.sql exposes (timestamps already cast from their ISO-8601 text).
 WATERMARK_COLUMNS = pa.schema(
     [
@@ -87,44 +87,15 @@ WATERMARK_COLUMNS = pa.schema(
 )
 
 _SOURCES: tuple[Source, ...] = (
-    Source(
-        "src_audit_events",
-        "audit_events_glob",
-        AUDIT_EVENTS_DIR,
-        ".parquet",
-        _with_columns(AUDIT_EVENTS, pa.field("event_date", pa.date32()), _SOURCE_FILE),
-    ),
-    Source(
-        "src_ingest_runs",
-        "ingest_runs_glob",
-        INGEST_RUNS_DIR,
-        ".parquet",
-        _with_columns(INGEST_RUNS, _SOURCE_FILE),
-    ),
-    Source(
-        "src_quarantine",
-        "quarantine_glob",
-        QUARANTINE_DIR,
-        ".parquet",
-        _with_columns(QUARANTINE, _SOURCE_FILE),
-    ),
-    Source(
-        "src_reconciliation",
-        "reconciliation_glob",
-        RECONCILIATION_DIR,
-        ".parquet",
-        _with_columns(RECONCILIATION, _SOURCE_FILE),
-    ),
-    Source("src_watermarks", "state_glob", STATE_DIR, ".json", WATERMARK_COLUMNS),
-    *(
-        Source(f"src_{name}", f"{name}_glob", lake_dir, ".parquet", _with_columns(schema, _SOURCE_FILE))
-        for name, lake_dir, schema in (
-            ("workload_snapshots", WORKLOAD_SNAPSHOTS_DIR, WORKLOAD_SNAPSHOTS),
-            ("workload_history", WORKLOAD_HISTORY_DIR, WORKLOAD_HISTORY),
-            ("workload_events", WORKLOAD_EVENTS_DIR, WORKLOAD_EVENTS),
-            *((kind, f"{ORG_DIR}/{kind}", schema) for kind, schema in sorted(ORG_SCHEMAS.items())),
-        )
-    ),
+    _table_source("audit_events", AUDIT_EVENTS_TABLE),
+    _table_source("ingest_runs", INGEST_RUNS_TABLE),
+    _table_source("quarantine", QUARANTINE_TABLE),
+    _table_source("reconciliation", RECONCILIATION_TABLE),
+    Source("src_watermarks", "state_glob", WATERMARK_COLUMNS, None, STATE_DIR, ".json"),
+    _table_source("workload_snapshots", WORKLOAD_SNAPSHOTS_TABLE),
+    _table_source("workload_history", WORKLOAD_HISTORY_TABLE),
+    _table_source("workload_events", WORKLOAD_EVENTS_TABLE),
+    *(_table_source(kind, spec) for kind, spec in sorted(ORG_TABLES.items())),
 )
 # In the order the .sql files apply (by name), so plans and reports list them the same way.
 SOURCES: tuple[Source, ...] = tuple(sorted(_SOURCES, key=lambda source: source.view))
@@ -145,14 +116,17 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def render_template(template: str, literals: Mapping[str, str]) -> str:
-    """Replace every ``{{ name }}`` with ``literals[name]`` rendered as a SQL string literal."""
+def render_template(template: str, literals: Mapping[str, str | Sequence[str]]) -> str:
+    """Replace every ``{{ name }}`` with ``literals[name]``: a string literal, or a list of them."""
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in literals:
             raise ConfigError(f"unknown placeholder {{{{ {name} }}}} in warehouse SQL")
-        return sql_string_literal(literals[name])
+        value = literals[name]
+        if isinstance(value, str):
+            return sql_string_literal(value)
+        return "[" + ", ".join(sql_string_literal(item) for item in value) + "]"
 
     return _PLACEHOLDER.sub(substitute, template)
 

@@ -54,7 +54,13 @@ def run_query(
     """
     if limit is not None and limit < 0:
         raise ConfigError(f"limit must be zero or positive (got {limit})")
-    con = _open_for_query(warehouse_path, lock_wait)
+    return query_connection(_open_for_query(warehouse_path, lock_wait), sql, params, limit=limit)
+
+
+def query_connection(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None, *, limit: int | None = None
+) -> pa.Table:
+    """Run one read-only statement on ``con`` (the warehouse, or views as of a moment) and close it."""
     try:
         _check_read_only(con, sql)
         try:

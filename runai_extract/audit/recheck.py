@@ -5,7 +5,7 @@ an older timestamp (a late write on the control plane) is never read again. A re
 explicit range exactly like a backfill (same slices, deterministic files, dedupe and watermark
 rules, so late rows are stored once) and, per slice, compares the ids the API served with the
 ids stored for that slice's time range before the recheck. The comparison is recorded in
-``_ops/reconciliation/`` so an auditor can see which windows were clean, which gained late rows
+the ``_ops/reconciliation`` table so an auditor can see which windows were clean, which gained late rows
 and which lost rows from the API (retention, deletion), and which are sealed.
 """
 
@@ -18,19 +18,14 @@ from typing import Any
 
 import httpx
 
-from runai_extract.api.client import RunaiClient
-from runai_extract.audit.slices import ingest_slice
-from runai_extract.audit.sync import STREAM, Progress, SliceResult, SliceRunner, SyncSummary, run_range
+from runai_extract.audit.slices import StagedSlice
+from runai_extract.audit.sync import STREAM, AfterCommit, run_range
 from runai_extract.core.settings import Settings
-from runai_extract.core.times import Window, format_utc
-from transforms.storage import Lake
-from transforms.writer import (
-    audit_file_path,
-    read_event_ids_between,
-    reconciliation_path,
-    reconciliation_table,
-    write_table,
-)
+from runai_extract.core.times import format_utc
+from runai_extract.ledger.run_records import Progress, SyncSummary
+from transforms.catalog import RECONCILIATION_TABLE
+from transforms.tables import Tables
+from transforms.writer import reconciliation_table
 
 log = logging.getLogger(__name__)
 
@@ -96,52 +91,37 @@ def recheck_audit(
     """Re-page [start, min(end, now - settle lag)), store late rows, record one reconciliation per slice."""
     current = now or datetime.now(UTC)
     found: list[Reconciliation] = []
-    runner = _recheck_runner(settings.page_size, current - settings.seal_after, found)
     summary = run_range(
         settings, "recheck", start=start, end=end, now=current, transport=transport, progress=progress,
-        ingest=runner,
+        after_commit=_reconcile(current - settings.seal_after, found),
     )  # fmt: skip
     base = {f.name: getattr(summary, f.name) for f in fields(SyncSummary)}
-    # Slices may finish out of order on the worker threads; report them in window order.
-    return RecheckSummary(**base, reconciliations=sorted(found, key=lambda r: r.window_start))
+    return RecheckSummary(**base, reconciliations=found)
 
 
-def _recheck_runner(page_size: int, seal_before: datetime, found: list[Reconciliation]) -> SliceRunner:
-    """A slice runner that ingests like a backfill and records how the API and the lake compare."""
+def _reconcile(seal_before: datetime, found: list[Reconciliation]) -> AfterCommit:
+    """Compare each slice's API ids with what was stored before it, once it is committed (or failed)."""
 
-    def run(client: RunaiClient, lake: Lake, piece: Window, run_id: str, sink: Progress) -> SliceResult:
-        record = Reconciliation(piece.start, piece.end)
+    def after(tables: Tables, staged: StagedSlice, run_id: str) -> None:
+        record = Reconciliation(staged.piece.start, staged.piece.end, stored_before=len(staged.stored_before))
         found.append(record)
-        api_ids: set[str] = set()
-        try:
-            stored = _stored_ids(lake, piece)
-            record.stored_before = len(stored)
-            result = ingest_slice(client, lake, piece, run_id, "recheck", page_size, sink, api_ids)
-            _compare(record, result, stored, api_ids, seal_before)
-        except Exception as exc:
-            record.status, record.error = "failed", str(exc)
-            raise
-        finally:
-            _record(lake, run_id, record)
-        return result
+        if staged.result.status == "failed" or staged.final is None:
+            record.status, record.error = "failed", staged.result.error
+        else:
+            _compare(record, staged, seal_before)
+        _record(tables, run_id, record)
 
-    return run
+    return after
 
 
-def _stored_ids(lake: Lake, piece: Window) -> set[str]:
-    """Ids stored for the slice's time range, in any file of its day partition."""
-    partition = audit_file_path(piece.start, piece.end).rsplit("/", 1)[0]
-    return read_event_ids_between(lake, lake.list_files(partition), piece.start, piece.end)
-
-
-def _compare(
-    record: Reconciliation, result: SliceResult, stored: set[str], api_ids: set[str], seal_before: datetime
-) -> None:
+def _compare(record: Reconciliation, staged: StagedSlice, seal_before: datetime) -> None:
     """Fill in the comparison; missing rows outrank late ones because they cannot be re-fetched."""
+    api_ids = staged.final.api_ids if staged.final else set()
+    stored = staged.stored_before
     late, missing = api_ids - stored, stored - api_ids
-    record.api_total = result.api_total
+    record.api_total = staged.result.api_total
     record.api_ids = len(api_ids)
-    record.late_rows_added = result.rows_new
+    record.late_rows_added = staged.result.rows_new
     record.missing_from_api = len(missing)
     record.sample_late_ids = sorted(late)[:SAMPLE_IDS]
     record.sample_missing_ids = sorted(missing)[:SAMPLE_IDS]
@@ -163,15 +143,16 @@ def _compare(
         )
 
 
-def _record(lake: Lake, run_id: str, record: Reconciliation) -> None:
+def _record(tables: Tables, run_id: str, record: Reconciliation) -> None:
     row = {
         **{f.name: getattr(record, f.name) for f in fields(Reconciliation)},
         "run_id": run_id,
         "stream": STREAM,
         "checked_at": datetime.now(UTC),
     }
-    path = reconciliation_path(STREAM, run_id, record.window_start, record.window_end)
-    write_table(lake, path, reconciliation_table([row]))
+    tables.append(
+        RECONCILIATION_TABLE, reconciliation_table([row]), metadata={"stream": STREAM, "run_id": run_id}
+    )
 
 
 __all__ = ["RecheckSummary", "Reconciliation", "recheck_audit"]

@@ -1,16 +1,22 @@
-"""One slice of the audit log, from pages to a committed-ready file: page, normalise, dedupe, check.
+"""One slice of the audit log, from pages to a staged file: page, normalise, dedupe, check the total.
 
-A slice never crosses UTC midnight, so it writes exactly one file in one day partition, under a
-deterministic name. Rows outside the slice, ids stored in other files of the partition and ids
-seen earlier in the slice are dropped; the API's total is checked (one re-page, then refusal)
-inside the writer's block so a refused pass never leaves its file. The caller commits the
-watermark only after ingest_slice returns.
+A slice never crosses UTC midnight, so it writes one staged file in one day partition of the
+``audit_events`` Delta table. Staged means written but not committed: no reader sees it until the
+committing thread (audit/commit.py) makes it part of a version, in window order. Rows outside
+the slice, ids the table already holds for the slice's time range and ids seen earlier in the
+slice are dropped. The API's total is checked after the last page; a total that moved gets one
+more pass (the first pass's file is deleted), and a total that stays wrong while standing still
+is refused (ApiContractError), so nothing of that window is ever committed.
+
+Each step returns its result: :func:`page_pass` one pass over the pages, :func:`total_verdict`
+what the totals say, :func:`stage_slice` the slice ready to commit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlencode
@@ -21,118 +27,165 @@ import pyarrow.compute as pc
 from runai_extract.api.client import RunaiClient
 from runai_extract.api.endpoints import AUDIT_LOG
 from runai_extract.api.pagination import audit_pages
-from runai_extract.core.errors import ApiContractError, LedgerError
+from runai_extract.core.errors import ApiContractError
 from runai_extract.core.times import Window, format_api_time, format_utc
-from runai_extract.ledger.run_records import STREAM, Progress, SliceResult, add_request_stats, record_run
+from runai_extract.ledger.run_records import Progress, SliceResult, add_request_stats
 from transforms.audit import AuditBatch, normalise_audit
+from transforms.catalog import AUDIT_EVENTS_TABLE
 from transforms.digest import id_set_digest
 from transforms.schemas import AUDIT_EVENTS
-from transforms.storage import Lake
-from transforms.writer import (
-    ParquetStreamWriter,
-    audit_file_path,
-    quarantine_file_path,
-    quarantine_table,
-    read_event_ids,
-    write_table,
-)
+from transforms.tables import StagedFile, StagedWriter, Tables
 
 log = logging.getLogger(__name__)
 
 ROW_GROUP_ROWS = 65_536
 Mode = Literal["sync", "backfill", "recheck"]
+Verdict = Literal["ok", "repage", "mismatch"]
 
 
-def ingest_slice(
-    client: RunaiClient,
-    lake: Lake,
-    piece: Window,
-    run_id: str,
-    mode: Mode,
-    page_size: int,
-    sink: Progress,
-    api_ids: set[str] | None = None,
-) -> SliceResult:
-    """Ingest one slice, record it in ingest_runs, and re-raise any failure after recording it.
+@dataclass
+class PagePass:
+    """One pass over a slice's pages: what was received, kept, dropped, and staged."""
 
-    ``api_ids``, when given, collects every id the API served inside the slice (of the final
-    pass), for a recheck to compare with what was stored.
+    pages: int = 0
+    rows_received: int = 0
+    duplicates_dropped: int = 0
+    out_of_window: int = 0
+    quarantined: int = 0
+    drift: Counter[str] = field(default_factory=Counter)
+    totals: set[int] = field(default_factory=set)
+    kept_ids: set[str] = field(default_factory=set)  # exactly the ids in the staged file
+    api_ids: set[str] = field(default_factory=set)  # every id the API served inside the slice
+    bad: list[tuple[int, AuditBatch]] = field(default_factory=list)  # batches with quarantined records
+    staged: StagedFile | None = None
+
+    @property
+    def api_total(self) -> int | None:
+        return max(self.totals) if self.totals else None
+
+
+@dataclass
+class StagedSlice:
+    """A slice paged and staged, waiting for its turn to commit (or the reason it failed)."""
+
+    piece: Window
+    result: SliceResult
+    started_at: datetime
+    final: PagePass | None = None
+    stored_before: set[str] = field(default_factory=set)
+    error: BaseException | None = None
+
+
+def stored_ids(tables: Tables, piece: Window, snapshot: object | None = None) -> set[str]:
+    """Ids the audit table holds for ``piece``'s time range (only files whose statistics overlap)."""
+    table = tables.read(
+        AUDIT_EVENTS_TABLE,
+        ["event_id"],
+        snapshot=snapshot,  # type: ignore[arg-type]
+        time_range=("event_time", piece.start, piece.end),
+        partition=("event_date", piece.start.date().isoformat()),
+    )
+    return set(table.column("event_id").to_pylist())
+
+
+def stage_slice(
+    client: RunaiClient, tables: Tables, piece: Window, run_id: str, page_size: int, sink: Progress
+) -> StagedSlice:
+    """Page one slice into a staged file; a failure is returned in ``error``, never raised.
+
+    Returning the failure lets the committing thread record it at the slice's position in
+    window order, after every earlier slice was committed.
     """
-    started_at = datetime.now(UTC)
     before = client.stats.thread_snapshot()  # this thread's requests: slices run concurrently
-    result = SliceResult(piece.start, piece.end)
+    outcome = StagedSlice(piece, SliceResult(piece.start, piece.end), datetime.now(UTC))
+    passes: list[PagePass] = []
     try:
-        try:
-            bad = _page_into_file(client, lake, piece, run_id, page_size, result, sink, api_ids=api_ids)
-        except _Repage:
-            bad = _page_into_file(
-                client, lake, piece, run_id, page_size, result, sink, repage=True, api_ids=api_ids
-            )
-        for part, (offset, batch) in enumerate(bad):
-            _write_quarantine(lake, batch, run_id, piece, offset, part)
-        result.status = "mismatch" if result.total_mismatch else "committed"
-    except LedgerError as exc:
-        result.status, result.error = "failed", str(exc)
-        raise
+        outcome.stored_before = stored_ids(tables, piece)
+        passes.append(page_pass(client, tables, piece, run_id, page_size, sink, outcome.stored_before))
+        verdict = total_verdict(passes[-1], piece, repage=False)
+        if verdict == "repage":
+            _discard(tables, passes[-1])
+            outcome.result.repaged = True
+            passes.append(page_pass(client, tables, piece, run_id, page_size, sink, outcome.stored_before))
+            verdict = total_verdict(passes[-1], piece, repage=True)
+        outcome.final = passes[-1]
+        _fill(outcome.result, passes[-1], verdict, piece, page_size)
+    except Exception as exc:  # recorded at its position by the committing thread, then re-raised there
+        for refused in passes:
+            _discard(tables, refused)  # a refused window leaves no staged file behind
+        outcome.result.status, outcome.result.error = "failed", str(exc)
+        outcome.error = exc
     finally:
-        add_request_stats(result, before, client.stats.thread_snapshot())
-        record_run(lake, run_id, mode, result, started_at)
-    return result
+        add_request_stats(outcome.result, before, client.stats.thread_snapshot())
+    return outcome
 
 
-def _page_into_file(
+def page_pass(
     client: RunaiClient,
-    lake: Lake,
+    tables: Tables,
     piece: Window,
     run_id: str,
     page_size: int,
-    result: SliceResult,
     sink: Progress,
-    *,
-    repage: bool = False,
-    api_ids: set[str] | None = None,
-) -> list[tuple[int, AuditBatch]]:
-    """Page the slice into its deterministic file; sets result.total_mismatch when counts disagree.
-
-    Returns the batches that had quarantined records (with their page offsets), to be written once
-    the final pass is known, so a re-page never leaves the first pass's quarantine behind.
-    """
-    target = audit_file_path(piece.start, piece.end)
-    partition = target.rsplit("/", 1)[0]
-    existing = lake.list_files(partition)
-    stored = read_event_ids(lake, [p for p in existing if p != target])
-    own_before = read_event_ids(lake, [target]) if target in existing else set()
-    _reset_counts(result, repage)
-    if api_ids is not None:
-        api_ids.clear()  # a re-page replaces the first pass's view of the API
-    seen: set[str] = set()
-    totals: set[int] = set()
+    stored: set[str],
+) -> PagePass:
+    """Page the slice once into a new staged file of its day partition."""
+    result = PagePass()
     ingested_at = datetime.now(UTC)
-    bad: list[tuple[int, AuditBatch]] = []
-    # Pages are gathered into large row groups: smaller files that DuckDB scans faster.
-    with ParquetStreamWriter(lake, target, AUDIT_EVENTS, row_group_rows=ROW_GROUP_ROWS) as writer:
+    partition = {"event_date": piece.start.date().isoformat()}
+    with StagedWriter(tables, AUDIT_EVENTS_TABLE, partition, row_group_rows=ROW_GROUP_ROWS) as writer:
         for page in audit_pages(client, piece.start, piece.end, page_size):
             result.pages += 1
             result.rows_received += len(page.items)
             if page.total is not None:
-                totals.add(page.total)
+                result.totals.add(page.total)
             batch = normalise_audit(page.items, run_id=run_id, ingested_at=ingested_at)
-            kept = _keep_new(batch, piece, stored, seen, result, api_ids)
-            writer.write(kept)
-            result.rows_written += kept.num_rows
-            result.rows_new += _count_new(kept, own_before)
+            writer.write(_keep_new(batch, piece, stored, result))
             if batch.quarantined:
-                bad.append((page.offset, batch))
+                result.bad.append((page.offset, batch))
             sink.rows(len(page.items))
-        # Checked inside the writer's block: raising here means this pass's file never appears.
-        _check_total(result, totals, piece, repage)
-    result.files = [target] if writer.rows else []
-    result.api_query = _api_query(piece, page_size)
-    result.id_set_digest = id_set_digest(seen)  # seen holds exactly the ids written to the file
-    return bad
+    result.staged = writer.staged
+    return result
 
 
-def _api_query(piece: Window, page_size: int) -> str:
+def total_verdict(result: PagePass, piece: Window, *, repage: bool) -> Verdict:
+    """Compare the API's total with the rows received: fine, page once more, or store as mismatch.
+
+    A total that moved between pages means rows landed in the window while we paged (offsets
+    shifted): one more pass reads a settled window, and a total that moves again is stored and
+    marked mismatch for the re-check. A total that is stable on the second pass yet still differs
+    from the rows served is a server that cannot count or silently stops paging: refusing to
+    commit is the only answer that cannot lose events.
+    """
+    moved = len(result.totals) > 1
+    short = result.api_total is not None and result.api_total != result.rows_received
+    if not (moved or short):
+        return "ok"
+    where = f"audit window {format_utc(piece.start)}..{format_utc(piece.end)}"
+    if not repage:
+        log.warning(
+            "%s: API total %s (seen %s) but %d rows received; paging it once more",
+            where,
+            result.api_total,
+            sorted(result.totals),
+            result.rows_received,
+        )
+        return "repage"
+    if not moved:
+        raise ApiContractError(
+            f"{where}: the API reported total={result.api_total} on every page of two passes but served "
+            f"{result.rows_received} rows; nothing from this window was committed"
+        )
+    log.warning(
+        "%s: API total still moving (seen %s, %d rows received); stored and marked mismatch",
+        where,
+        sorted(result.totals),
+        result.rows_received,
+    )
+    return "mismatch"
+
+
+def api_query(piece: Window, page_size: int) -> str:
     """The slice's request without its offset, so a record says exactly what api_total counted."""
     params = {
         **dict(AUDIT_LOG.fixed_params),
@@ -144,108 +197,49 @@ def _api_query(piece: Window, page_size: int) -> str:
     return f"GET {AUDIT_LOG.path}?{urlencode(sorted(params.items()))}"
 
 
-class _Repage(Exception):
-    """Internal: the first pass saw the API's total disagree; discard it and page the slice again."""
+def _fill(result: SliceResult, final: PagePass, verdict: Verdict, piece: Window, page_size: int) -> None:
+    """The slice's record from its final pass (request costs are charged separately)."""
+    result.pages = final.pages
+    result.rows_received = final.rows_received
+    result.duplicates_dropped = final.duplicates_dropped
+    result.out_of_window = final.out_of_window
+    result.quarantined = final.quarantined
+    result.drift_fields = Counter(final.drift)
+    result.api_total = final.api_total
+    result.total_mismatch = verdict != "ok" or result.repaged
+    result.status = "mismatch" if verdict == "mismatch" else "staged"
+    result.rows_written = result.rows_new = len(final.kept_ids)
+    result.id_set_digest = id_set_digest(final.kept_ids)  # exactly the ids the staged file holds
+    result.api_query = api_query(piece, page_size)
 
 
-def _check_total(result: SliceResult, totals: set[int], piece: Window, repage: bool) -> None:
-    """Compare the API's total with the rows received; re-page once, refuse a total that stays wrong.
-
-    A total that moved between pages means rows landed in the window while we paged (offsets
-    shifted): one more pass reads a settled window, and a total that moves again is recorded as
-    a mismatch for the re-check. A total that is stable on the second pass yet still differs from
-    the rows served is a server that cannot count or silently stops paging: refusing to commit
-    is the only answer that cannot lose events.
-    """
-    result.api_total = max(totals) if totals else None
-    moved = len(totals) > 1
-    short = result.api_total is not None and result.api_total != result.rows_received
-    result.total_mismatch = moved or short
-    if not result.total_mismatch:
-        return
-    where = f"audit window {format_utc(piece.start)}..{format_utc(piece.end)}"
-    if not repage:
-        log.warning(
-            "%s: API total %s (seen %s) but %d rows received; paging it once more",
-            where,
-            result.api_total,
-            sorted(totals),
-            result.rows_received,
-        )
-        raise _Repage
-    if not moved:
-        raise ApiContractError(
-            f"{where}: the API reported total={result.api_total} on every page of two passes but served "
-            f"{result.rows_received} rows; nothing from this window was committed"
-        )
-    log.warning(
-        "%s: API total still moving (seen %s, %d rows received); stored and marked mismatch",
-        where,
-        sorted(totals),
-        result.rows_received,
-    )
+def _discard(tables: Tables, result: PagePass) -> None:
+    """Delete a pass's staged file that will never be committed (no reader can have seen it)."""
+    if result.staged is not None:
+        tables.lake.delete(f"{AUDIT_EVENTS_TABLE.name}/{result.staged.path}")
 
 
-def _reset_counts(result: SliceResult, repage: bool) -> None:
-    """A re-page replaces the first pass's row counts (its file is overwritten) but keeps request costs."""
-    result.repaged = repage
-    result.pages = result.rows_received = result.rows_written = result.rows_new = 0
-    result.duplicates_dropped = result.out_of_window = result.quarantined = 0
-    result.drift_fields = Counter()
-
-
-def _keep_new(
-    batch: AuditBatch,
-    piece: Window,
-    stored: set[str],
-    seen: set[str],
-    result: SliceResult,
-    api_ids: set[str] | None = None,
-) -> pa.Table:
-    """Rows inside the slice whose ids are neither stored elsewhere nor seen earlier in this slice."""
+def _keep_new(batch: AuditBatch, piece: Window, stored: set[str], result: PagePass) -> pa.Table:
+    """Rows inside the slice whose ids are neither stored already nor seen earlier in this pass."""
     table = batch.table
     result.quarantined += len(batch.quarantined)
-    result.drift_fields.update(batch.drift)
+    result.drift.update(batch.drift)
     times = table.column("event_time")
+    time_type = AUDIT_EVENTS.field("event_time").type
     inside = pc.and_(
-        pc.greater_equal(times, pa.scalar(piece.start, AUDIT_EVENTS.field("event_time").type)),
-        pc.less(times, pa.scalar(piece.end, AUDIT_EVENTS.field("event_time").type)),
+        pc.greater_equal(times, pa.scalar(piece.start, time_type)),
+        pc.less(times, pa.scalar(piece.end, time_type)),
     )
     in_window = table.filter(inside)
     result.out_of_window += table.num_rows - in_window.num_rows
-    if api_ids is not None:
-        api_ids.update(in_window.column("event_id").to_pylist())
+    ids = in_window.column("event_id").to_pylist()
+    result.api_ids.update(ids)
     keep: list[bool] = []
-    for event_id in in_window.column("event_id").to_pylist():
-        new = event_id not in stored and event_id not in seen
+    for event_id in ids:
+        new = event_id not in stored and event_id not in result.kept_ids
         keep.append(new)
         if new:
-            seen.add(event_id)
+            result.kept_ids.add(event_id)
     kept = in_window.filter(pa.array(keep, type=pa.bool_())) if keep else in_window
     result.duplicates_dropped += in_window.num_rows - kept.num_rows
     return kept
-
-
-def _count_new(kept: pa.Table, own_before: set[str]) -> int:
-    if not own_before:
-        return kept.num_rows
-    return sum(1 for event_id in kept.column("event_id").to_pylist() if event_id not in own_before)
-
-
-def _write_quarantine(
-    lake: Lake, batch: AuditBatch, run_id: str, piece: Window, offset: int, part: int
-) -> None:
-    table = quarantine_table(
-        batch.quarantined,
-        stream=STREAM,
-        run_id=run_id,
-        window_start=piece.start,
-        window_end=piece.end,
-        page_offset=offset,
-        quarantined_at=datetime.now(UTC),
-    )
-    write_table(lake, quarantine_file_path(STREAM, run_id, piece.start, piece.end, part), table)
-    for record in batch.quarantined:
-        log.warning(
-            "quarantined audit record %d at offset %d: %s", record.record_index, offset, record.reason
-        )

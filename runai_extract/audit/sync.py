@@ -1,17 +1,17 @@
-"""Sync and backfill of the audit log: plan -> page -> normalise -> write -> commit, per slice.
+"""Sync and backfill of the audit log: plan -> page the slices -> commit them in window order.
 
-The commit protocol (docs/architecture.md has the long form):
-1. Plan the window from the stored watermark and fix its end before the first request.
-2. Split it into slices that never cross UTC midnight, so each slice writes one day partition.
-3. Page each slice ascending by timestamp; normalise; drop rows outside the slice (the API's
-   bounds are inclusive at both ends), ids already stored in *other* files of the partition, and
-   ids seen earlier in the slice; stream the rest into one Parquet file with a deterministic name.
-4. Compare the API's ``total`` with the rows received; re-page the slice once if they disagree,
-   and refuse to commit a window whose total stays wrong while standing still.
-5. Make the file appear atomically, then write the slice's run record, then advance the watermark.
+The commit protocol (docs/storage.md has the long form):
+1. Plan the window from the watermark in the audit table's log; fix its end before any request.
+2. Split it into slices that never cross UTC midnight (one day partition each).
+3. Page the slices concurrently; each writes a staged (uncommitted) file of new rows and checks
+   the API's total (audit/slices.py).
+4. In window order, commit each staged file with the watermark in the same Delta commit
+   (audit/commit.py), then its manifest and its run record.
 
-Rerunning a slice overwrites its own file (its ids are excluded from the dedupe set), so a crash
-at any point and any number of reruns leave every event id stored exactly once.
+A crash at any point leaves either the old watermark with nothing of the window visible, or the
+window's rows with the watermark that covers them. A staged file that is never committed is
+invisible and removed by vacuum. Two syncs at once are ordered by the table log: the later
+commit of a window finds the rows already stored and commits nothing twice.
 """
 
 from __future__ import annotations
@@ -20,47 +20,34 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
+import pyarrow as pa
 
 from runai_extract.api.client import RunaiClient
+from runai_extract.audit.commit import STREAM, commit_slice
 from runai_extract.audit.slice_pool import in_order
-from runai_extract.audit.slices import Mode, ingest_slice
+from runai_extract.audit.slices import Mode, StagedSlice, stage_slice
 from runai_extract.audit.windows import plan_window, split_window
 from runai_extract.core.errors import ConfigError
 from runai_extract.core.settings import Settings, require_api
 from runai_extract.core.times import Window, format_utc
-from runai_extract.ledger.manifests import record_audit_window
+from runai_extract.ledger.manifests import manifest_pending, record_audit_window
 from runai_extract.ledger.retention import retention_alerts
-from runai_extract.ledger.run_records import (
-    STREAM,
-    Progress,
-    SilentProgress,
-    SliceResult,
-    SyncSummary,
-    new_run_id,
-)
-from runai_extract.ledger.watermarks import StateStore, writer_lock
-from transforms.schemas import AUDIT_EVENTS_DIR
+from runai_extract.ledger.run_records import Progress, SilentProgress, SyncSummary, new_run_id, record_run
+from runai_extract.ledger.watermarks import StateStore
+from transforms.catalog import QUARANTINE_TABLE
 from transforms.storage import Lake
+from transforms.tables import Tables
+from transforms.writer import quarantine_table
 
-__all__ = [
-    "STREAM",
-    "Progress",
-    "SilentProgress",
-    "SliceResult",
-    "SliceRunner",
-    "SyncSummary",
-    "backfill_audit",
-    "run_range",
-    "run_slices",
-    "sync_audit",
-]
+__all__ = ["STREAM", "AfterCommit", "backfill_audit", "run_range", "run_slices", "sync_audit"]
 
 log = logging.getLogger(__name__)
 
-# Ingests one slice of a run and returns its record; recheck wraps the default one.
-SliceRunner = Callable[["RunaiClient", Lake, Window, str, "Progress"], "SliceResult"]
+# Called once per slice in window order after its commit (or failure): recheck's reconciliation.
+AfterCommit = Callable[[Tables, StagedSlice, str], None]
 
 
 def sync_audit(
@@ -73,19 +60,17 @@ def sync_audit(
 ) -> SyncSummary:
     """Ingest everything from the stored watermark (minus overlap) up to min(until, now - settle lag)."""
     lake = Lake(settings.lake_uri)
-    store = StateStore(lake)
-    with writer_lock(lake, STREAM, wait=settings.lock_wait):
-        state = store.read(STREAM)
-        watermark = state.watermark if state else None
-        window = plan_window(
-            watermark,
-            now=now or datetime.now(UTC),
-            until=until,
-            overlap=settings.overlap,
-            settle_lag=settings.settle_lag,
-            initial_lookback=settings.initial_lookback,
-        )
-        summary = run_slices(settings, lake, store, window, watermark, "sync", transport, progress)
+    state = StateStore(lake).read(STREAM)
+    watermark = state.watermark if state else None
+    window = plan_window(
+        watermark,
+        now=now or datetime.now(UTC),
+        until=until,
+        overlap=settings.overlap,
+        settle_lag=settings.settle_lag,
+        initial_lookback=settings.initial_lookback,
+    )
+    summary = run_slices(settings, lake, window, watermark, "sync", transport, progress)
     # After the commit: a watermark close to the API's retention horizon is worth an alert.
     summary.alerts = [str(a) for a in retention_alerts(lake, settings.retention_margin, now=now)]
     return summary
@@ -115,36 +100,33 @@ def run_range(
     now: datetime | None = None,
     transport: httpx.BaseTransport | None = None,
     progress: Progress | None = None,
-    ingest: SliceRunner | None = None,
+    after_commit: AfterCommit | None = None,
 ) -> SyncSummary:
-    """Run the slices of an explicit range [start, min(end, now - settle lag)) under the writer lock."""
+    """Run the slices of an explicit range [start, min(end, now - settle lag))."""
     if end <= start:
         raise ConfigError(
             f"{mode} range is empty or inverted: start {format_utc(start)} >= end {format_utc(end)}"
         )
     end = min(end, (now or datetime.now(UTC)) - settings.settle_lag)
     lake = Lake(settings.lake_uri)
-    store = StateStore(lake)
-    with writer_lock(lake, STREAM, wait=settings.lock_wait):
-        state = store.read(STREAM)
-        watermark = state.watermark if state else None
-        window = Window(start, end) if end > start else None
-        return run_slices(settings, lake, store, window, watermark, mode, transport, progress, ingest)
+    state = StateStore(lake).read(STREAM)
+    window = Window(start, end) if end > start else None
+    return run_slices(
+        settings, lake, window, state.watermark if state else None, mode, transport, progress, after_commit
+    )
 
 
 def run_slices(
     settings: Settings,
     lake: Lake,
-    store: StateStore,
     window: Window | None,
     watermark: datetime | None,
     mode: Mode,
     transport: httpx.BaseTransport | None,
     progress: Progress | None,
-    ingest: SliceRunner | None = None,
+    after_commit: AfterCommit | None = None,
 ) -> SyncSummary:
-    """Page the slices of ``window`` through ``ingest`` (default: slices.ingest_slice) on up to
-    ``settings.concurrency`` threads, committing each result in window order as allowed."""
+    """Page the slices of ``window`` on up to ``settings.concurrency`` threads; commit them in order."""
     run_id = new_run_id()
     summary = SyncSummary(
         run_id,
@@ -159,32 +141,21 @@ def run_slices(
     slices = split_window(window, settings.slice_length) if window else []
     sink = progress or SilentProgress()
     sink.plan(slices)
-    if ingest is None:
-        ingest = _default_runner(mode, settings.page_size)
     if slices:
-        lake.remove_stale_temporaries(AUDIT_EVENTS_DIR)
+        tables = Tables(lake)
+        store = StateStore(lake)
         with RunaiClient(require_api(settings), transport=transport) as client:
-            runner = ingest
-            finished: list[SliceResult] = []  # every slice that completed, in any order
-
-            def page(piece: Window) -> SliceResult:
-                result = runner(client, lake, piece, run_id, sink)
-                finished.append(result)
-                return result
-
+            stage = partial(_stage, client, tables, run_id, settings.page_size, sink)
             # Slices are paged concurrently but committed here strictly in window order; a failed
             # slice raises at its position, so the watermark never moves over a gap.
-            try:
-                for piece, result in in_order(slices, page, settings.concurrency):
-                    summary.slices.append(result)
-                    record_audit_window(lake, STREAM, result, run_id, settings.page_size)
-                    if _may_advance(watermark, piece):
-                        watermark = store.commit(STREAM, piece.end, run_id).watermark
-                        summary.watermark_after = watermark
-                    sink.slice_done(result)
-            except Exception:
-                _manifest_stragglers(lake, finished, summary, run_id, settings.page_size)
-                raise
+            for _, staged in in_order(slices, stage, settings.concurrency):
+                _commit_one(tables, store, staged, run_id, mode, settings.page_size, after_commit)
+                summary.slices.append(staged.result)
+                if staged.result.status in ("committed", "mismatch"):
+                    after = store.read(STREAM)
+                    summary.watermark_after = after.watermark if after else summary.watermark_after
+                sink.slice_done(staged.result)
+        manifest_pending(lake, run_id)  # this run's records, quarantine and reconciliation rows
     summary.seconds = time.monotonic() - started
     if summary.drift():
         log.warning("audit %s %s: schema drift %s", mode, run_id, dict(sorted(summary.drift().items())))
@@ -192,30 +163,62 @@ def run_slices(
     return summary
 
 
-def _manifest_stragglers(
-    lake: Lake, finished: list[SliceResult], summary: SyncSummary, run_id: str, page_size: int
+def _stage(
+    client: RunaiClient, tables: Tables, run_id: str, page_size: int, sink: Progress, piece: Window
+) -> StagedSlice:
+    return stage_slice(client, tables, piece, run_id, page_size, sink)
+
+
+def _commit_one(
+    tables: Tables,
+    store: StateStore,
+    staged: StagedSlice,
+    run_id: str,
+    mode: Mode,
+    page_size: int,
+    after_commit: AfterCommit | None,
 ) -> None:
-    """Manifest the slices that completed after the one that failed (they ran in parallel).
+    """Commit one slice, then its quarantine, manifest and run record; a failed slice raises here."""
+    result = staged.result
+    try:
+        if staged.error is not None:
+            raise staged.error
+        done = commit_slice(tables, staged, run_id, mode)
+        result.status = "mismatch" if result.status == "mismatch" else "committed"
+        _write_quarantine(tables, staged, run_id)
+        if done.commit is not None:
+            record_audit_window(tables.lake, STREAM, result, run_id, page_size, done.commit)
+        if done.watermark_moved:
+            store.mirror(STREAM, staged.piece.end, run_id)
+    except Exception as exc:
+        result.status, result.error = "failed", result.error or str(exc)
+        raise
+    finally:
+        record_run(tables.lake, run_id, mode, result, staged.started_at)
+        if after_commit is not None:
+            after_commit(tables, staged, run_id)
 
-    Their files are complete and stay (deleting them could remove what a backfill stored under
-    the same name); like a backfill past a gap they get manifests but never move the watermark,
-    so the rerun pages those windows again and `verify` still accounts for every file.
-    """
-    committed = {id(result) for result in summary.slices}
-    for result in sorted(finished, key=lambda r: r.window_start):
-        if id(result) not in committed:
-            record_audit_window(lake, STREAM, result, run_id, page_size)
 
-
-def _default_runner(mode: Mode, page_size: int) -> SliceRunner:
-    """Sync and backfill ingest each slice as is; recheck passes its own runner that wraps this one."""
-
-    def run(client: RunaiClient, lake: Lake, piece: Window, run_id: str, sink: Progress) -> SliceResult:
-        return ingest_slice(client, lake, piece, run_id, mode, page_size, sink)
-
-    return run
-
-
-def _may_advance(watermark: datetime | None, piece: Window) -> bool:
-    """Advance only over contiguous data: a backfill that starts past the watermark would leave a gap."""
-    return watermark is None or piece.start <= watermark
+def _write_quarantine(tables: Tables, staged: StagedSlice, run_id: str) -> None:
+    """Rejected records of the committed pass, with their reasons and page offsets."""
+    final = staged.final
+    if final is None or not final.bad:
+        return
+    parts = [
+        quarantine_table(
+            batch.quarantined,
+            stream=STREAM,
+            run_id=run_id,
+            window_start=staged.piece.start,
+            window_end=staged.piece.end,
+            page_offset=offset,
+            quarantined_at=datetime.now(UTC),
+        )
+        for offset, batch in final.bad
+    ]
+    tables.append(QUARANTINE_TABLE, pa.concat_tables(parts), metadata={"stream": STREAM, "run_id": run_id})
+    for offset, batch in final.bad:
+        for record in batch.quarantined:
+            log.warning(
+                "quarantined audit record %d at offset %d: %s", record.record_index, offset, record.reason
+            )

@@ -50,7 +50,6 @@ def verify(
     bundle: Annotated[
         Path | None, typer.Option("--bundle", help="Check an export bundle directory instead of the lake.")
     ] = None,
-    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for a running sync's lock.")] = 0.0,
     home: HomeOpt = None,
 ) -> None:
     """Re-hash every stored file and walk the manifest chains; exit 1 naming anything changed."""
@@ -79,7 +78,7 @@ def verify(
     if key_env and key is None:
         raise ConfigError(f"--key-env {key_env}: that environment variable is not set or empty")
     settings = load_settings(home=home)
-    reports = verify_lake(Lake(settings.lake_uri), stream or None, key, wait)
+    reports = verify_lake(Lake(settings.lake_uri), stream or None, key)
     for report in reports:
         _print_stream(out, report)
     if any(not r.ok for r in reports):

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -119,6 +120,9 @@ def run_cli_demo(home: Path, *, days: int, seed: int) -> None:
             for usage in run_usage(settings, "usage"):
                 print_usage_summary(usage, console)
         recheck_last_day(settings, console)
+        from runai_extract.ledger.maintenance import maintain
+
+        print_maintenance(maintain(Lake(settings.lake_uri)).to_dict(), console)
         ensure_views(settings.warehouse_path, Lake(settings.lake_uri))
     print_demo_report(settings, console)
     if not export_and_verify(settings, console):
@@ -134,6 +138,19 @@ def recheck_last_day(settings: Settings, console: Console | None = None) -> None
     start, end = _last_full_day()
     out.rule(f"recheck audit --start {start:%Y-%m-%d} --end {end:%Y-%m-%d} (seals clean hours)")
     print_recheck(recheck_audit(settings, start=start, end=end), out)
+
+
+def print_maintenance(report: dict[str, Any], console: Console | None = None) -> None:
+    """What compaction did, table by table: live data files before and after."""
+    out = console or wide_console()
+    out.rule("compact (closed days -> one file per table, logs checkpointed, retired files kept 7 days)")
+    tables: dict[str, dict[str, int]] = report["tables"]
+    for name, done in sorted(tables.items()):
+        if done["files_before"] != done["files_after"]:
+            out.print(f"{name}: {done['files_before']} -> {done['files_after']} files", highlight=False)
+    out.print(
+        f"all tables: {report['files_before']} -> {report['files_after']} live data files", highlight=False
+    )
 
 
 def _last_full_day() -> tuple[datetime, datetime]:

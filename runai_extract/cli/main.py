@@ -53,7 +53,10 @@ SecretOpt = Annotated[
     ),
 ]
 InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Skip TLS verification (never in production).")]
-WaitOpt = Annotated[float | None, typer.Option("--wait", help="Seconds to wait for another sync's lock.")]
+WaitOpt = Annotated[
+    float | None,
+    typer.Option("--wait", help="Seconds to wait for the warehouse file when another process holds it."),
+]
 
 
 def _settings(home: Path | None = None, **overrides: Any) -> Settings:
@@ -254,6 +257,39 @@ def status(home: HomeOpt = None) -> None:
     print_status(_settings(home))
 
 
+@app.command()
+def compact(
+    retention: Annotated[
+        str, typer.Option(help="Vacuum files retired longer ago than this (e.g. 7d, 36h); at least 1h.")
+    ] = "7d",
+    home: HomeOpt = None,
+) -> None:
+    """Compact closed days into one file per table, checkpoint the logs, vacuum retired files."""
+    from runai_extract.core.times import parse_duration
+    from runai_extract.ledger.maintenance import maintain
+    from transforms.storage import Lake
+
+    settings = _settings(home)
+    report = maintain(Lake(settings.lake_uri), retention=parse_duration(retention)).to_dict()
+    typer.echo(
+        f"compacted: {report['files_before']} -> {report['files_after']} live data files; "
+        f"{report['vacuumed']} retired file(s) vacuumed"
+    )
+    _refresh_views(settings)
+
+
+@app.command()
+def migrate(home: HomeOpt = None) -> None:
+    """Convert a lake written before Delta Lake into Delta tables, in place (files are kept)."""
+    from runai_extract.ledger.migrate import migrate as migrate_lake
+    from transforms.storage import Lake
+
+    settings = _settings(home)
+    report = migrate_lake(Lake(settings.lake_uri))
+    typer.echo(f"migrated {settings.lake_uri}: {report}")
+    _refresh_views(settings)
+
+
 @app.command("build-views")
 def build_views_cmd(home: HomeOpt = None) -> None:
     """(Re)create the DuckDB views in warehouse.duckdb from the .sql files."""
@@ -272,6 +308,12 @@ def query(
     sql: Annotated[str | None, typer.Argument(help="A read-only SQL query over the views.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
     list_views: Annotated[bool, typer.Option("--list", help="List the views and exit.")] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Read every table as it stood at this time (within the vacuum retention)."
+        ),
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Run read-only SQL against the warehouse (it never blocks a running sync)."""
@@ -279,6 +321,17 @@ def query(
     from warehouse.query import render, run_query
 
     settings = _settings(home)
+    moment = _time(as_of, "--as-of")
+    if moment is not None:
+        if not sql:
+            raise ConfigError("give a SQL query to run as of that time")
+        from transforms.storage import Lake
+        from warehouse.build import views_as_of
+        from warehouse.query import query_connection
+
+        con = views_as_of(Lake(settings.lake_uri), moment)
+        render(query_connection(con, sql), fmt, sys.stdout)  # type: ignore[arg-type]
+        return
     if not settings.warehouse_path.exists():
         raise ConfigError(f"no warehouse at {settings.warehouse_path}; run `runai-ledger sync audit` first")
     if list_views:

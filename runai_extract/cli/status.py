@@ -21,8 +21,9 @@ from runai_extract.ledger.coverage import coverage_summary
 from runai_extract.ledger.retention import retention_alerts
 from runai_extract.ledger.run_records import SyncSummary
 from runai_extract.ledger.watermarks import StateStore
-from transforms.schemas import INGEST_RUNS_DIR, QUARANTINE_DIR
+from transforms.catalog import INGEST_RUNS_TABLE, QUARANTINE_TABLE
 from transforms.storage import Lake
+from transforms.tables import Tables, TableSpec
 
 STREAMS = ("audit", "org", "workloads")  # usage streams: the watermark is the server time of the last run
 
@@ -101,13 +102,13 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
     runs = _last_runs(lake)
     if runs is not None:
         out.print(runs)
-    quarantined = _count(lake, QUARANTINE_DIR)
+    quarantined = _count(lake, QUARANTINE_TABLE)
     if quarantined:
         out.print(f"[yellow]quarantined records: {quarantined}[/]")
 
 
 def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
-    files = lake.list_files(INGEST_RUNS_DIR)
+    files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
     if not files:
         return None
     con = duckdb.connect()
@@ -116,7 +117,7 @@ def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
         "sum(duplicates_dropped), sum(quarantined), string_agg(DISTINCT status, ','), max(finished_at) "
         "FROM read_parquet(?, union_by_name = true) GROUP BY run_id, stream, mode "
         "ORDER BY max(finished_at) DESC LIMIT ?",
-        params=[[lake.location(f) for f in files], limit],
+        params=[files, limit],
     ).fetchall()
     table = Table(title="last runs")
     for col in (
@@ -148,15 +149,8 @@ def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
     return table
 
 
-def _count(lake: Lake, rel_dir: str) -> int:
-    files = lake.list_files(rel_dir)
-    if not files:
-        return 0
-    con = duckdb.connect()
-    rows = con.sql(
-        "SELECT count(*) FROM read_parquet(?)", params=[[lake.location(f) for f in files]]
-    ).fetchall()
-    return int(rows[0][0])
+def _count(lake: Lake, spec: TableSpec) -> int:
+    return sum(int(f.rows or 0) for f in Tables(lake).live_files(spec))
 
 
 def wide_console() -> Console:

@@ -31,8 +31,10 @@ from runai_extract.core.errors import ConfigError, LedgerError, StorageError
 from runai_extract.core.settings import Settings
 from runai_extract.core.times import format_utc
 from runai_extract.ledger.manifests import chain_head, code_version
+from transforms.catalog import ALL_TABLES
 from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
+from transforms.tables import Tables
 from transforms.writer import WRITER_OPTIONS
 from warehouse.build import ensure_views
 from warehouse.connection import open_warehouse
@@ -112,6 +114,8 @@ def export_compliance(settings: Settings, request: ExportRequest, out: Lake, pre
         "views": [_view_entry(view, request, tables[view]) for view in views],
         "coverage": coverage.to_dict(),
         "chain_head": {"stream": head.stream, "seq": head.seq, "sha256": head.sha256} if head else None,
+        # The table versions behind the views, so the bundle can be re-derived (query --as-of) later.
+        "table_versions": table_versions(lake),
         "code_version": code_version(),
         "schema_version": SCHEMA_VERSION,
     }
@@ -133,6 +137,17 @@ def serialise(table: pa.Table, fmt: str) -> bytes:
     text = io.StringIO(newline="")
     render(table, "csv" if fmt == "csv" else "json", text)
     return text.getvalue().encode("utf-8")
+
+
+def table_versions(lake: Lake) -> dict[str, int]:
+    """The current version of every table of the lake (what the views were just refreshed to)."""
+    tables = Tables(lake)
+    versions = {}
+    for spec in ALL_TABLES:
+        table = tables.load(spec)
+        if table is not None:
+            versions[spec.name] = table.version()
+    return versions
 
 
 def _view_entry(view: str, request: ExportRequest, table: pa.Table) -> dict[str, Any]:

@@ -9,7 +9,8 @@
     │   └── FatalApiError         a 4xx we did not expect: the request is wrong, retrying won't help
     │       └── ApiContractError  the answer breaks the API's contract (loop, non-JSON, lying total)
     ├── StateError                the stored state cannot be used as it is
-    │   └── LockHeldError         another writer holds the stream: wait for it or stop it
+    │   ├── LockHeldError         another writer holds the stream: wait for it or stop it
+    │   └── ConcurrentCommitError another writer committed first: re-read and retry (or rerun)
     └── StorageError              the lake cannot be written (disk full, read-only): fix storage
 
 Every message is safe to print: no secret or bearer token is ever put into one. Callers that wrap
@@ -74,6 +75,10 @@ class StateError(LedgerError):
 
 class LockHeldError(StateError):
     """Another sync of the same stream holds the writer lock."""
+
+
+class ConcurrentCommitError(StateError):
+    """Another writer committed to the same table first; what this one decided may be stale."""
 
 
 class StorageError(LedgerError):

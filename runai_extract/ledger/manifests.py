@@ -1,16 +1,18 @@
-"""Tamper-evident manifests: one per committed window, chained by the sha256 of the previous one.
+"""Tamper-evident manifests: one per committed window, run or compaction, chained by sha256.
 
-Why: an auditor asks "has anything changed since it was stored?". Every window a sync, backfill
-or recheck stores gets a manifest naming its files (sha256, byte size, rows), its id-set digest,
-event-time range, the API's total and the query that produced it. Each manifest carries the
-sha256 of the previous manifest of its stream, so editing, deleting or reordering any manifest
-breaks the chain, and editing a data file no longer matches the latest manifest naming it.
+Why: an auditor asks "has anything changed since it was stored?". Every Delta commit a stream
+makes gets a manifest naming the table versions it made, the files each added (sha256, bytes,
+rows) and removed, its id-set digest, event-time range, the API's total and the query that
+produced it. Each manifest carries the sha256 of the previous manifest of its stream, so editing,
+deleting or reordering any manifest breaks the chain, and editing a data file no longer matches
+the manifest naming it. A compaction's manifest also records the id-set digest of the files it
+retired, so ``verify`` can prove it lost nothing after those files are vacuumed.
 
-Manifests live in the lake at ``_manifests/<stream>/<seq:08d>.json`` as canonical JSON (sorted
-keys, no whitespace), so their hash is reproducible from the stored bytes alone. They are
-written by the one writer holding the stream's lock, in window order, right before the
-watermark commit; a crash between the two leaves a complete chain and the rerun appends a new
-manifest that supersedes the old entry for the same file path.
+Manifests are rows of the ``_ledger/manifests`` Delta table (stream, seq, sha256, prev_sha256,
+the canonical JSON). Appending one is an optimistic commit that sets the app transaction
+``runai-ledger/manifests/<stream>`` to the new seq: two writers extending one chain at once
+conflict, and the loser re-reads the head and appends after it, so the chain never forks. The
+head is found from that transaction and one pruned read, not by listing anything.
 
 When a signing key is configured the chain head is also signed with HMAC-SHA256 in
 ``_manifests/<stream>/HEAD.json``; the key is read from the environment and never logged.
@@ -23,73 +25,70 @@ import hashlib
 import hmac
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from runai_extract import __version__
-from runai_extract.core.errors import StateError
+from runai_extract.core.errors import ConcurrentCommitError, StateError
 from runai_extract.core.times import format_utc
 from runai_extract.ledger.run_records import SliceResult
+from transforms.catalog import MANIFESTS_TABLE, STREAM_TABLES
 from transforms.digest import id_set_digest
-from transforms.schemas import AUDIT_EVENTS_DIR, SCHEMA_VERSION
+from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
-from transforms.usage_schemas import (
-    ORG_DIR,
-    WORKLOAD_EVENTS_DIR,
-    WORKLOAD_HISTORY_DIR,
-    WORKLOAD_SNAPSHOTS_DIR,
-)
+from transforms.tables import Commit, Tables, TableSpec
 
-MANIFESTS_DIR = "_manifests"
+HEAD_DIR = "_manifests"
 HEAD_NAME = "HEAD.json"
 GENESIS = "0" * 64
 SIGNING_KEY_ENV = "RUNAI_LEDGER_SIGNING_KEY"
-MANIFEST_FORMAT = 1
-# Where each stream keeps its data files: verify flags files there that no manifest names.
-DATA_DIRS: dict[str, tuple[str, ...]] = {
-    "audit": (AUDIT_EVENTS_DIR,),
-    "org": (ORG_DIR,),
-    "workloads": (WORKLOAD_SNAPSHOTS_DIR, WORKLOAD_HISTORY_DIR, WORKLOAD_EVENTS_DIR),
-}
-# The column whose values make a window's id set: event ids for audit; for the usage streams,
-# whose rows are versions of entities, the row_hash every row carries.
-USAGE_ID_COLUMN = "row_hash"
+MANIFEST_FORMAT = 2
+MAX_APPEND_ATTEMPTS = 8
 # Query parameters the audit extractor sends for every window (pagination.audit_pages).
 AUDIT_SORT = {"sortBy": "timestamp", "sortOrder": "asc"}
 
 
 @dataclass(frozen=True)
-class FileEntry:
-    """One data file a window stored, with the rows it holds."""
+class ChainHead:
+    """The last manifest of a stream: what an export is cut from and what HEAD.json signs."""
 
-    path: str
-    rows: int
+    stream: str
+    seq: int
+    sha256: str
 
 
 @dataclass(frozen=True)
-class WindowRecord:
-    """What a stream hands over to be manifested; generic so other streams can use it."""
+class StoredManifest:
+    """One row of the manifests table, as stored."""
 
     stream: str
-    data_dir: str
+    seq: int
+    sha256: str
+    prev_sha256: str
+    raw: bytes
+
+
+@dataclass
+class Manifested:
+    """What one manifest vouches for: commits, files added and retired, and their ids."""
+
+    stream: str
+    status: str
     window_start: datetime
     window_end: datetime
-    status: str
-    files: list[FileEntry]
-    id_digest: str
-    id_count: int
-    min_event_time: datetime | None
-    max_event_time: datetime | None
-    api_total: int | None
+    commits: list[Commit]
+    id_column: str
+    api_total: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
-    id_column: str = "event_id"
+    removed_id_digest: str | None = None  # compactions: the ids of the files they retired
 
 
 def canonical_json(doc: Mapping[str, Any]) -> bytes:
@@ -119,116 +118,157 @@ def code_version() -> str:
     return f"{__version__}+{suffix}" if suffix else __version__
 
 
-def stream_dir(stream: str) -> str:
-    return f"{MANIFESTS_DIR}/{stream}"
+def chain_app(stream: str) -> str:
+    return f"runai-ledger/manifests/{stream}"
 
 
-def manifest_path(stream: str, seq: int) -> str:
-    return f"{stream_dir(stream)}/{seq:08d}.json"
+def chain_head(lake: Lake, stream: str) -> ChainHead | None:
+    """The newest manifest of ``stream``, hashed as stored; None before the first."""
+    tables = Tables(lake)
+    snapshot = tables.load(MANIFESTS_TABLE)
+    if snapshot is None:
+        return None
+    seq = tables.app_version(MANIFESTS_TABLE, chain_app(stream), snapshot=snapshot)
+    if seq is None:
+        return None
+    rows = tables.read(
+        MANIFESTS_TABLE, ["stream", "seq", "sha256"], snapshot=snapshot, time_range=("seq", seq, seq + 1)
+    )
+    for row in rows.to_pylist():
+        if row["stream"] == stream:
+            return ChainHead(stream, seq, row["sha256"])
+    raise StateError(
+        f"the manifest chain of {stream} names seq {seq} but its row is missing; run runai-ledger verify"
+    )
 
 
-def list_manifests(lake: Lake, stream: str) -> list[str]:
-    """The stream's manifest paths in sequence-name order (the head file excluded)."""
-    return [p for p in lake.list_files(stream_dir(stream), ".json") if not p.endswith("/" + HEAD_NAME)]
+def read_chain(lake: Lake, stream: str) -> list[StoredManifest]:
+    """Every manifest of ``stream`` in seq order (verify walks these)."""
+    rows = Tables(lake).read(MANIFESTS_TABLE, ["stream", "seq", "sha256", "prev_sha256", "manifest"])
+    mine = rows.filter(pc.equal(rows.column("stream"), stream)).sort_by("seq")
+    return [
+        StoredManifest(r["stream"], int(r["seq"]), r["sha256"], r["prev_sha256"], r["manifest"].encode())
+        for r in mine.to_pylist()
+    ]
 
 
 def list_streams(lake: Lake) -> list[str]:
     """Streams that have at least one manifest."""
-    streams = {p.split("/")[1] for p in lake.list_files(MANIFESTS_DIR, ".json") if p.count("/") == 2}
-    return sorted(streams)
+    rows = Tables(lake).read(MANIFESTS_TABLE, ["stream"])
+    return sorted(set(rows.column("stream").to_pylist()))
 
 
-@dataclass(frozen=True)
-class ChainHead:
-    """The last manifest of a stream: what an export is cut from and what HEAD.json signs."""
+def append_manifest(
+    lake: Lake, record: Manifested, run_id: str, extra_txns: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Hash the files ``record`` names and append its manifest to the stream's chain; returns it."""
+    body = _body(lake, record, run_id)
+    tables = Tables(lake)
+    for _ in range(MAX_APPEND_ATTEMPTS):
+        snapshot = tables.ensure(MANIFESTS_TABLE)
+        head = chain_head(lake, record.stream)
+        doc = {**body, "seq": head.seq + 1 if head else 1, "prev_sha256": head.sha256 if head else GENESIS}
+        doc["written_at"] = format_utc(datetime.now(UTC))
+        raw = canonical_json(doc)
+        row = pa.table(
+            {
+                "stream": [record.stream],
+                "seq": [doc["seq"]],
+                "sha256": [sha256_hex(raw)],
+                "prev_sha256": [doc["prev_sha256"]],
+                "manifest": [raw.decode()],
+                "written_at": [datetime.now(UTC)],
+            },
+            schema=MANIFESTS_TABLE.schema,
+        )
+        files = [tables.stage(MANIFESTS_TABLE, row)]
+        try:
+            tables.commit(
+                MANIFESTS_TABLE,
+                files,
+                snapshot=snapshot,
+                app_txns={chain_app(record.stream): doc["seq"], **dict(extra_txns or {})},
+            )
+        except ConcurrentCommitError:
+            lake.delete(f"{MANIFESTS_TABLE.name}/{files[0].path}")
+            continue
+        key = signing_key(SIGNING_KEY_ENV)
+        if key is not None:
+            write_signed_head(lake, ChainHead(record.stream, doc["seq"], sha256_hex(raw)), key)
+        return doc
+    raise ConcurrentCommitError(f"the manifest chain of {record.stream} kept moving; rerun")
 
-    stream: str
-    seq: int
-    sha256: str
 
-
-def chain_head(lake: Lake, stream: str) -> ChainHead | None:
-    """The newest manifest by file name, hashed as stored.
-
-    Deliberately not parsed: a damaged newest manifest must not stop ingestion. The next one
-    still chains to its bytes, and verify reports the damage.
-    """
-    numbered = [p for p in list_manifests(lake, stream) if _stem(p).isdigit()]
-    if not numbered:
-        return None
-    raw = lake.read_bytes(numbered[-1])
-    if raw is None:
-        raise StateError(f"manifest {numbered[-1]} vanished while being read; run runai-ledger verify")
-    return ChainHead(stream, int(_stem(numbered[-1])), sha256_hex(raw))
-
-
-def _stem(path: str) -> str:
-    return path.rsplit("/", 1)[-1].removesuffix(".json")
-
-
-def append_manifest(lake: Lake, record: WindowRecord, run_id: str) -> dict[str, Any]:
-    """Hash the window's files and append its manifest to the stream's chain; returns the manifest.
-
-    The caller must hold the stream's writer lock (state.writer_lock): the chain has one writer.
-    """
-    head = chain_head(lake, record.stream)
-    files = []
-    for entry in record.files:
-        data = lake.read_bytes(entry.path)
-        if data is None:
-            raise StateError(f"{entry.path} vanished before its manifest was written")
-        files.append({"path": entry.path, "rows": entry.rows, "bytes": len(data), "sha256": sha256_hex(data)})
-    doc: dict[str, Any] = {
+def _body(lake: Lake, record: Manifested, run_id: str) -> dict[str, Any]:
+    files: list[dict[str, Any]] = []
+    removed: list[str] = []
+    ids: list[str] = []
+    times: list[datetime] = []
+    for commit in record.commits:
+        for add in commit.adds:
+            rel = f"{commit.table}/{add.path}"
+            data = lake.read_bytes(rel)
+            if data is None:
+                raise StateError(f"{rel} vanished before its manifest was written")
+            files.append(
+                {"path": rel, "rows": int(add.rows or 0), "bytes": len(data), "sha256": sha256_hex(data)}
+            )
+            ids.extend(_ids(lake, rel, record.id_column, times))
+        removed.extend(f"{commit.table}/{rem.path}" for rem in commit.removes)
+    return {
         "format": MANIFEST_FORMAT,
         "stream": record.stream,
-        "seq": head.seq + 1 if head else 1,
-        "prev_sha256": head.sha256 if head else GENESIS,
         "run_id": run_id,
         "status": record.status,
-        "data_dir": record.data_dir,
+        "commits": [
+            {"table": c.table, "version": c.version, "operation": c.operation} for c in record.commits
+        ],
         "window": {"start": format_utc(record.window_start), "end": format_utc(record.window_end)},
-        "files": files,
-        "rows": sum(e.rows for e in record.files),
-        "id_count": record.id_count,
-        "id_digest": record.id_digest,
+        "files": sorted(files, key=lambda f: f["path"]),
+        "removed": sorted(removed),
+        "rows": sum(f["rows"] for f in files),
+        "id_count": len(set(ids)),
+        "id_digest": id_set_digest(ids),
         "id_column": record.id_column,
-        "min_event_time": _ts(record.min_event_time),
-        "max_event_time": _ts(record.max_event_time),
+        "removed_id_digest": record.removed_id_digest,
+        "min_event_time": format_utc(min(times)) if times else None,
+        "max_event_time": format_utc(max(times)) if times else None,
         "api_total": record.api_total,
         "params": dict(record.params),
         "schema_version": SCHEMA_VERSION,
         "code_version": code_version(),
-        "written_at": format_utc(datetime.now(UTC)),
     }
-    raw = canonical_json(doc)
-    lake.write_bytes(manifest_path(record.stream, doc["seq"]), raw)
-    key = signing_key(SIGNING_KEY_ENV)
-    if key is not None:
-        write_signed_head(lake, ChainHead(record.stream, doc["seq"], sha256_hex(raw)), key)
-    return doc
 
 
-def record_audit_window(lake: Lake, stream: str, result: SliceResult, run_id: str, page_size: int) -> None:
-    """The audit pipeline's one call: manifest a committed or mismatch slice (others are skipped)."""
-    if result.status not in ("committed", "mismatch"):
-        return
-    if result.id_set_digest is not None:  # the slice digested exactly the ids it wrote
-        rows, _, low, high = _scan_audit(lake, result.files, read_ids=False)
-        digest, id_count = result.id_set_digest, sum(rows.values())
-    else:
-        rows, ids, low, high = _scan_audit(lake, result.files, read_ids=True)
-        digest, id_count = id_set_digest(ids), len(ids)
-    record = WindowRecord(
+def _ids(lake: Lake, rel: str, id_column: str, times: list[datetime]) -> list[str]:
+    """The id column of one file (and its event-time range when it has one), reading only those."""
+    schema = pq.read_schema(lake.full_path(rel), filesystem=lake.fs)
+    columns = [id_column] + (["event_time"] if "event_time" in schema.names else [])
+    table = pq.read_table(lake.full_path(rel), columns=columns, filesystem=lake.fs)
+    if "event_time" in columns:
+        bounds = pc.min_max(table.column("event_time"))
+        if bounds["min"].is_valid:
+            times.extend([bounds["min"].as_py(), bounds["max"].as_py()])
+    return [str(v) for v in table.column(id_column).drop_null().to_pylist()]
+
+
+def file_ids(lake: Lake, rels: Sequence[str], id_column: str) -> list[str]:
+    """The ids held by the files ``rels`` (a compaction's retired files, before vacuum)."""
+    ignored: list[datetime] = []
+    return [i for rel in rels for i in _ids(lake, rel, id_column, ignored)]
+
+
+def record_audit_window(
+    lake: Lake, stream: str, result: SliceResult, run_id: str, page_size: int, commit: Commit
+) -> None:
+    """The audit pipeline's one call: manifest a committed (or mismatch) window's commit."""
+    record = Manifested(
         stream=stream,
-        data_dir=AUDIT_EVENTS_DIR,
+        status=result.status,
         window_start=result.window_start,
         window_end=result.window_end,
-        status=result.status,
-        files=[FileEntry(p, rows[p]) for p in result.files],
-        id_digest=digest,
-        id_count=id_count,
-        min_event_time=low,
-        max_event_time=high,
+        commits=[commit],
+        id_column="event_id",
         api_total=result.api_total,
         params={
             "start": format_utc(result.window_start),
@@ -245,66 +285,75 @@ def record_usage_run(
     stream: str,
     result: SliceResult,
     run_id: str,
+    commits: list[Commit],
     params: Mapping[str, Any],
 ) -> None:
-    """Manifest one run of a usage stream (workloads, org): its files and their rows' hashes.
+    """Manifest one run of a usage stream (workloads, org): the commits it made to its tables.
 
     A usage run is a window [since, server time) over a live list rather than a time-sliced
-    query, so its manifest names the files the run wrote in all of the stream's directories and
-    digests their row_hash values; a run that found nothing new still gets a manifest, the record
-    that the period was looked at.
+    query; a run that found nothing new still gets a manifest, the record that the period was
+    looked at.
     """
-    rows: dict[str, int] = {}
-    hashes: list[str] = []
-    for rel in result.files:
-        table = pq.read_table(lake.full_path(rel), columns=[USAGE_ID_COLUMN], filesystem=lake.fs)
-        rows[rel] = table.num_rows
-        hashes.extend(table.column(USAGE_ID_COLUMN).to_pylist())
-    record = WindowRecord(
+    record = Manifested(
         stream=stream,
-        data_dir=DATA_DIRS[stream][0],
+        status=result.status,
         window_start=result.window_start,
         window_end=result.window_end,
-        status=result.status,
-        files=[FileEntry(p, rows[p]) for p in result.files],
-        id_digest=id_set_digest(hashes),
-        id_count=len(set(hashes)),
-        min_event_time=None,
-        max_event_time=None,
+        commits=commits,
+        id_column="row_hash",
         api_total=result.api_total,
         params=params,
-        id_column=USAGE_ID_COLUMN,
     )
     append_manifest(lake, record, run_id)
 
 
-def _scan_audit(
-    lake: Lake, paths: list[str], *, read_ids: bool
-) -> tuple[dict[str, int], list[str], datetime | None, datetime | None]:
-    """Rows per file, the event ids (when asked) and the event-time range, reading those columns only.
+def stream_tables(stream: str) -> tuple[TableSpec, ...]:
+    return STREAM_TABLES.get(stream, ())
 
-    Times are reduced in Arrow (min/max), not converted row by row: a day of events is
-    hundreds of thousands of rows and this runs inside the commit step.
+
+def stream_of(spec: TableSpec) -> str:
+    """The stream whose manifest chain vouches for ``spec``'s files."""
+    for stream, specs in STREAM_TABLES.items():
+        if spec in specs:
+            return stream
+    raise StateError(f"table {spec.name} belongs to no manifested stream")
+
+
+LEDGER_STREAM = "ledger"
+
+
+def manifested_app(spec: TableSpec) -> str:
+    return f"runai-ledger/manifested/{spec.name}"
+
+
+def manifest_pending(lake: Lake, run_id: str, stream: str = LEDGER_STREAM) -> dict[str, Any] | None:
+    """One manifest for every commit the ledger made to ``stream``'s tables since the last one.
+
+    Used for the ledger's own records (run records, quarantine, reconciliation), which take a
+    commit per window: manifesting them once per run keeps the chain short. Only commits that
+    carry the ledger's commit token are taken; a commit made by anyone else stays unmanifested
+    and ``verify`` names its files. Compactions have manifests of their own (maintenance.py).
     """
-    rows: dict[str, int] = {}
-    ids: list[str] = []
-    lows: list[datetime] = []
-    highs: list[datetime] = []
-    columns = ["event_id", "event_time"] if read_ids else ["event_time"]
-    for rel in paths:
-        table = pq.read_table(lake.full_path(rel), columns=columns, filesystem=lake.fs)
-        rows[rel] = table.num_rows
-        if read_ids:
-            ids.extend(table.column("event_id").drop_null().to_pylist())
-        bounds = pc.min_max(table.column("event_time"))
-        if bounds["min"].is_valid:
-            lows.append(bounds["min"].as_py())
-            highs.append(bounds["max"].as_py())
-    return rows, ids, (min(lows) if lows else None), (max(highs) if highs else None)
-
-
-def _ts(value: datetime | None) -> str | None:
-    return format_utc(value) if value else None
+    tables = Tables(lake)
+    chain = tables.load(MANIFESTS_TABLE)
+    commits: list[Commit] = []
+    pointers: dict[str, int] = {}
+    for spec in stream_tables(stream):
+        table = tables.load(spec)
+        if table is None:
+            continue
+        done = tables.app_version(MANIFESTS_TABLE, manifested_app(spec), snapshot=chain) if chain else None
+        start = 0 if done is None else done + 1
+        for version in range(start, table.version() + 1):
+            commit = tables.commit_at(spec, version)
+            if commit.operation != "OPTIMIZE" and "commit_token" in commit.metadata and commit.adds:
+                commits.append(commit)
+        pointers[manifested_app(spec)] = table.version()
+    if not commits:
+        return None
+    times = [c.timestamp for c in commits]
+    record = Manifested(LEDGER_STREAM, "committed", min(times), max(times), commits, id_column="run_id")
+    return append_manifest(lake, record, run_id, pointers)
 
 
 # -- signing -----------------------------------------------------------------
@@ -321,13 +370,17 @@ def head_hmac(head: ChainHead, key: bytes) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def head_path(stream: str) -> str:
+    return f"{HEAD_DIR}/{stream}/{HEAD_NAME}"
+
+
 def write_signed_head(lake: Lake, head: ChainHead, key: bytes) -> None:
     doc = {"stream": head.stream, "seq": head.seq, "sha256": head.sha256, "hmac": head_hmac(head, key)}
-    lake.write_bytes(f"{stream_dir(head.stream)}/{HEAD_NAME}", canonical_json(doc))
+    lake.write_bytes(head_path(head.stream), canonical_json(doc))
 
 
 def read_signed_head(lake: Lake, stream: str) -> dict[str, Any] | None:
-    raw = lake.read_bytes(f"{stream_dir(stream)}/{HEAD_NAME}")
+    raw = lake.read_bytes(head_path(stream))
     if raw is None:
         return None
     try:

@@ -15,9 +15,11 @@ from typing import Any, Protocol
 
 from runai_extract import __version__
 from runai_extract.core.times import Window, format_utc
+from transforms.catalog import INGEST_RUNS_TABLE
 from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
-from transforms.writer import ingest_run_path, ingest_run_table, write_table
+from transforms.tables import Tables
+from transforms.writer import ingest_run_table
 
 STREAM = "audit"
 
@@ -173,6 +175,6 @@ def record_run(
         schema_version=SCHEMA_VERSION,
         code_version=__version__,
     )
-    write_table(
-        lake, ingest_run_path(stream, run_id, result.window_start, result.window_end), ingest_run_table([row])
+    Tables(lake).append(
+        INGEST_RUNS_TABLE, ingest_run_table([row]), metadata={"stream": stream, "run_id": run_id}
     )

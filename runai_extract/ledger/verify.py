@@ -1,44 +1,46 @@
-"""Re-hash every manifested file and walk every manifest chain: "has anything changed since?".
+"""Walk every manifest chain and compare it with the tables: "has anything changed since?".
 
 What is checked, per stream (docs/compliance.md has the long form):
-- the chain: manifests are named 1..n without holes, each names its own seq, is canonical JSON,
-  and carries the sha256 of the one before it; a deleted, reordered, renamed or edited manifest
-  breaks one of these;
-- the data: every file is compared with the LATEST manifest entry naming it (a rerun of a window
-  supersedes the earlier entry): a missing file is a deletion, other bytes are a change; a data
-  file no manifest names is an insertion; rows and the id-set digest of every window whose files
-  are all still current are recomputed, so a consistently edited last manifest is caught too;
+- the chain: manifests are numbered 1..n without holes, each row's sha256 is the hash of its own
+  canonical JSON, which names its own seq and the sha256 of the one before it; a deleted,
+  reordered or edited manifest breaks one of these;
+- the tables: replaying the manifests (files added, files retired by compaction) gives the files
+  each of the stream's Delta tables must hold now. A live file no manifest names is an insertion
+  (a commit made outside the ledger, or a run interrupted between its commit and its manifest);
+  a named file the table no longer holds was removed without a manifest (deleted); a file whose
+  bytes differ from its manifest is changed;
+- the contents: rows and the id-set digest of every manifest whose files are all still live and
+  intact are recomputed, so a consistently edited manifest is caught too; a compaction's new
+  files must hold exactly the ids of the files it retired (recorded before they were vacuumed);
 - the signed head, when a key is given: HEAD.json's HMAC and that it names the last manifest.
 
-Verify takes the stream's writer lock, so it never sees a window between its file and manifest.
+Reads one snapshot of each table; no lock is needed (writers never change a committed file).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from runai_extract.ledger.manifests import (
-    DATA_DIRS,
+    GENESIS,
     ChainHead,
+    StoredManifest,
     canonical_json,
     head_hmac,
-    list_manifests,
+    head_path,
     list_streams,
+    read_chain,
     read_signed_head,
     sha256_hex,
+    stream_tables,
 )
-from runai_extract.ledger.watermarks import StateStore, writer_lock
 from transforms.digest import id_set_digest
 from transforms.storage import Lake
-
-_PART = re.compile(r"part-\d{8}T\d{12}Z-(\d{8}T\d{12}Z)\.parquet$")
+from transforms.tables import Tables
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,6 @@ class StreamReport:
 class _Entry:
     seq: int
     window: str
-    manifest: str
     file: dict[str, Any]
 
 
@@ -81,95 +82,113 @@ def verify_lake(
 ) -> list[StreamReport]:
     """Verify the given streams (default: every stream with manifests, and audit)."""
     chosen = streams or sorted(set(list_streams(lake)) | {"audit"})
-    reports = []
-    for stream in chosen:
-        with writer_lock(lake, stream, wait=wait):
-            reports.append(verify_stream(lake, stream, key))
-    return reports
+    return [verify_stream(lake, stream, key) for stream in chosen]
 
 
 def verify_stream(lake: Lake, stream: str, key: bytes | None) -> StreamReport:
-    """Walk the chain of ``stream``, re-hash its files and check the signed head."""
+    """Walk the chain of ``stream``, compare it with the stream's tables, check the signed head."""
     report = StreamReport(stream)
-    docs = _walk_chain(lake, stream, report)
-    latest = _latest_entries(docs)
-    _check_files(lake, latest, report)
-    _check_unmanifested(lake, stream, docs, latest, report)
-    _check_contents(lake, docs, latest, report)
+    docs = _walk_chain(read_chain(lake, stream), report)
+    expected = _expected_files(docs)
+    live = _live_files(lake, stream)
+    _check_files(lake, expected, live, report)
+    _check_contents(lake, docs, expected, live, report)
     _check_head(lake, stream, key, report)
     return report
 
 
-def _walk_chain(lake: Lake, stream: str, report: StreamReport) -> list[tuple[str, dict[str, Any]]]:
-    """Parse the manifests in name order; report holes, renames, edits and broken prev-hashes."""
+def _walk_chain(rows: list[StoredManifest], report: StreamReport) -> list[tuple[str, dict[str, Any]]]:
+    """Parse the manifests in seq order; report holes, edits and broken links.
+
+    Each row records its manifest's sha256; the next manifest links to that recorded hash. An
+    edited manifest therefore shows as content that no longer matches its own hash, and one
+    whose recorded hash was "fixed up" as well breaks the next manifest's link.
+    """
     docs: list[tuple[str, dict[str, Any]]] = []
-    prev_sha: str | None = None
+    prev_sha: str | None = GENESIS
     expected = 1
-    for path in list_manifests(lake, stream):
+    for row in rows:
         report.manifests += 1
-        raw = lake.read_bytes(path) or b""
-        name_seq = _name_seq(path)
-        if name_seq is None:
-            report.problems.append(Problem("manifest", path, "not a manifest name (<seq:08d>.json)"))
-            continue
-        if name_seq != expected:
-            missing = f"{expected}" if name_seq == expected + 1 else f"{expected}..{name_seq - 1}"
+        where = f"manifest {row.stream}#{row.seq}"
+        if row.seq != expected:
+            missing = f"{expected}" if row.seq == expected + 1 else f"{expected}..{row.seq - 1}"
             report.problems.append(
-                Problem("chain", path, f"manifest(s) {missing} missing before seq {name_seq} (deleted)")
+                Problem("chain", where, f"manifest(s) {missing} missing before seq {row.seq} (deleted)")
             )
             prev_sha = None  # the link to the missing one cannot be checked; the next can
-        expected = name_seq + 1
-        doc = _parse(raw)
-        if doc is None:
-            report.problems.append(Problem("manifest", path, "unreadable JSON (edited or truncated)"))
-            prev_sha = sha256_hex(raw)
-            continue
-        window = _window_text(doc)
-        if canonical_json(doc) != raw:
+        expected = row.seq + 1
+        doc = _parse(row.raw)
+        window = _window_text(doc) if doc else ""
+        if sha256_hex(row.raw) != row.sha256:
             report.problems.append(
-                Problem("manifest", path, "not in canonical form (edited by hand)", window)
+                Problem("manifest", where, "its content does not match its recorded sha256 (edited)", window)
             )
-        if doc.get("seq") != name_seq:
+        if doc is None:
+            report.problems.append(Problem("manifest", where, "unreadable JSON (edited or truncated)"))
+            prev_sha = row.sha256
+            continue
+        if canonical_json(doc) != row.raw:
+            report.problems.append(
+                Problem("manifest", where, "not in canonical form (edited by hand)", window)
+            )
+        if doc.get("seq") != row.seq:
             report.problems.append(
                 Problem(
                     "chain",
-                    path,
-                    f"names seq {doc.get('seq')} but is stored as {name_seq} (reordered)",
+                    where,
+                    f"names seq {doc.get('seq')} but is stored as {row.seq} (reordered)",
                     window,
                 )
             )
-        if prev_sha is not None and doc.get("prev_sha256") != prev_sha:
+        if prev_sha is not None and (doc.get("prev_sha256") != prev_sha or row.prev_sha256 != prev_sha):
             report.problems.append(
                 Problem(
                     "chain",
-                    path,
+                    where,
                     "prev_sha256 does not match the manifest before it (that one was edited or replaced, "
                     "or manifests were reordered)",
                     window,
                 )
             )
-        prev_sha = sha256_hex(raw)
-        report.head = ChainHead(stream, name_seq, prev_sha)
-        docs.append((path, doc))
+        prev_sha = row.sha256
+        report.head = ChainHead(row.stream, row.seq, row.sha256)
+        docs.append((where, doc))
     return docs
 
 
-def _latest_entries(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, _Entry]:
-    """Each file path -> the entry of the newest manifest naming it (reruns supersede)."""
-    latest: dict[str, _Entry] = {}
-    for path, doc in docs:
+def _expected_files(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, _Entry]:
+    """Replay the manifests: each file that should be live now -> the manifest entry naming it."""
+    live: dict[str, _Entry] = {}
+    for _, doc in docs:
         for item in doc.get("files") or []:
             if isinstance(item, dict) and isinstance(item.get("path"), str):
-                latest[item["path"]] = _Entry(int(doc.get("seq") or 0), _window_text(doc), path, item)
-    return latest
+                live[item["path"]] = _Entry(int(doc.get("seq") or 0), _window_text(doc), item)
+        for path in doc.get("removed") or []:
+            live.pop(str(path), None)
+    return live
 
 
-def _check_files(lake: Lake, latest: dict[str, _Entry], report: StreamReport) -> None:
-    for rel, entry in sorted(latest.items()):
+def _live_files(lake: Lake, stream: str) -> set[str]:
+    tables = Tables(lake)
+    return {f"{spec.name}/{f.path}" for spec in stream_tables(stream) for f in tables.live_files(spec)}
+
+
+def _check_files(lake: Lake, expected: dict[str, _Entry], live: set[str], report: StreamReport) -> None:
+    for rel in sorted(live - set(expected)):
+        report.problems.append(
+            Problem("inserted", rel, "a data file of the table that no manifest names (a commit made outside "
+                    "the ledger, or a run interrupted between its commit and its manifest)")
+        )  # fmt: skip
+    for rel, entry in sorted(expected.items()):
         data = lake.read_bytes(rel)
-        if data is None:
+        if data is None or rel not in live:
+            how = (
+                "missing from storage"
+                if data is None
+                else "removed from the table by a commit no manifest records"
+            )
             report.problems.append(
-                Problem("deleted", rel, f"missing; named by {entry.manifest}", entry.window)
+                Problem("deleted", rel, f"{how}; named by manifest #{entry.seq}", entry.window)
             )
             continue
         report.files_checked += 1
@@ -179,68 +198,56 @@ def _check_files(lake: Lake, latest: dict[str, _Entry], report: StreamReport) ->
                 Problem(
                     "changed",
                     rel,
-                    f"{len(data)} bytes, sha256 {sha256_hex(data)[:16]}...; {entry.manifest} recorded "
+                    f"{len(data)} bytes, sha256 {sha256_hex(data)[:16]}...; manifest #{entry.seq} recorded "
                     f"{entry.file.get('bytes')} bytes, sha256 {str(entry.file.get('sha256'))[:16]}...",
                     entry.window,
                 )
             )
 
 
-def _check_unmanifested(
+def _check_contents(
     lake: Lake,
-    stream: str,
     docs: list[tuple[str, dict[str, Any]]],
-    latest: dict[str, _Entry],
+    expected: dict[str, _Entry],
+    live: set[str],
     report: StreamReport,
 ) -> None:
-    dirs = {str(doc["data_dir"]) for _, doc in docs if isinstance(doc.get("data_dir"), str)}
-    dirs.update(DATA_DIRS.get(stream, ()))
-    state = StateStore(lake).read(stream)
-    for data_dir in sorted(dirs):
-        for rel in lake.list_files(data_dir):
-            if rel not in latest:
-                end = _file_window_end(rel)
-                hint = ""
-                if state is not None and end is not None and end > state.watermark:
-                    hint = " (it reaches past the watermark: likely left by a failed or interrupted run)"
-                report.problems.append(Problem("inserted", rel, "a data file no manifest names" + hint))
-
-
-def _check_contents(
-    lake: Lake, docs: list[tuple[str, dict[str, Any]]], latest: dict[str, _Entry], report: StreamReport
-) -> None:
-    """Recount rows and the id-set digest of windows whose files are all still current and intact."""
+    """Recount rows and the id-set digest of manifests whose files are all still live and intact."""
     damaged = {p.path for p in report.problems if p.kind in ("changed", "deleted")}
-    for path, doc in docs:
+    for where, doc in docs:
         files = [f for f in doc.get("files") or [] if isinstance(f, dict)]
         current = all(
-            latest.get(f.get("path", "")) is not None and latest[f["path"]].manifest == path for f in files
+            f.get("path") in expected and expected[f["path"]].seq == doc.get("seq") and f["path"] in live
+            for f in files
         )
         if not files or not current or any(f["path"] in damaged for f in files):
             continue
+        id_column = str(doc.get("id_column") or "event_id")
         ids: list[str] = []
-        id_column = str(doc.get("id_column") or "event_id")  # manifests before id_column: audit
         for item in files:
             table = pq.read_table(lake.full_path(item["path"]), columns=[id_column], filesystem=lake.fs)
             if table.num_rows != item.get("rows"):
                 report.problems.append(
-                    Problem(
-                        "content",
-                        item["path"],
-                        f"holds {table.num_rows} rows; {path} says {item.get('rows')}",
-                        _window_text(doc),
-                    )
-                )
-            ids.extend(str(v) for v in _column(table, id_column))
-        if id_set_digest(ids) != doc.get("id_digest"):
+                    Problem("content", item["path"], f"holds {table.num_rows} rows; {where} says {item.get('rows')}",
+                            _window_text(doc))
+                )  # fmt: skip
+            ids.extend(str(v) for v in table.column(id_column).drop_null().to_pylist())
+        digest = id_set_digest(ids)
+        if digest != doc.get("id_digest"):
             report.problems.append(
                 Problem(
                     "content",
-                    path,
+                    where,
                     "id-set digest of its files does not match the manifest",
                     _window_text(doc),
                 )
             )
+        retired = doc.get("removed_id_digest")
+        if retired is not None and retired != digest:
+            report.problems.append(
+                Problem("content", where, "a compaction's files do not hold exactly the ids of the files it "
+                        "retired (rows lost or added)", _window_text(doc))
+            )  # fmt: skip
 
 
 def _check_head(lake: Lake, stream: str, key: bytes | None, report: StreamReport) -> None:
@@ -248,7 +255,7 @@ def _check_head(lake: Lake, stream: str, key: bytes | None, report: StreamReport
     if key is None:
         report.signature = "unsigned" if head is None else "signed head present; not checked (no key given)"
         return
-    where = f"_manifests/{stream}/HEAD.json"
+    where = head_path(stream)
     if head is None:
         report.signature = "missing"
         if report.head is not None:
@@ -273,23 +280,6 @@ def _check_head(lake: Lake, stream: str, key: bytes | None, report: StreamReport
         )
         return
     report.signature = "valid"
-
-
-def _column(table: pa.Table, name: str) -> list[Any]:
-    return [v for v in table.column(name).to_pylist() if v is not None]
-
-
-def _file_window_end(rel: str) -> datetime | None:
-    """The window end encoded in a pipeline file name (part-<start>-<end>.parquet), if it is one."""
-    match = _PART.search(rel)
-    if match is None:
-        return None
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
-
-
-def _name_seq(path: str) -> int | None:
-    stem = path.rsplit("/", 1)[-1].removesuffix(".json")
-    return int(stem) if stem.isdigit() else None
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:

@@ -1,38 +1,37 @@
-"""Watermarks and the one-writer lock, kept beside the data in the lake.
+"""Watermarks: how far each stream is durably ingested, committed in the lake's own table log.
 
-Why in the lake and not in Airflow Variables or on a worker's disk: the watermark must move
-with the data it describes. It lives at ``_state/<stream>.json``, is written atomically, and
-only after the data files and the run record of a window are durable. A crash therefore leaves
-either the old watermark (the window is redone; deterministic file names and dedupe by id make
-that harmless) or the new one with its data in place, never a watermark ahead of its data.
+Why in the table log and not in a file, Airflow Variables or a worker's disk: the watermark must
+move with the data it describes. The audit watermark is an application transaction (a Delta
+``txn`` action, app id -> microseconds since the epoch) inside the very commit that adds the
+window's rows, so a crash leaves either both or neither. The usage streams (workloads, org units)
+write several tables per run; their watermark is committed after all of them, as a transaction
+of the ``ingest_runs`` table, so a crash before it leaves the old watermark and the rerun
+re-reads (storing only what changed). Nothing here is machine-local: any worker that can reach
+the lake reads the same watermark, and two writers are ordered by the log (transforms/tables.py).
 
-The lock makes a second concurrent sync of the same stream fail fast with a message naming the
-holder (or wait for it, if asked). On a local lake it is an ``flock`` on ``_state/<stream>.lock``,
-which the kernel releases when the holder dies, so a SIGKILLed sync never leaves a stale lock.
-On object stores there is no atomic create-if-absent in pyarrow.fs; there a lease file with an
-expiry is used and Airflow's max_active_runs=1 plus the API pool are the primary guard.
+``_state/<stream>.json`` is a readable mirror written after each commit, for the ``watermarks``
+view and for people; it is never read back as the truth.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import socket
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import orjson
 
-from runai_extract.core.errors import LockHeldError, StateError, StorageError
+from runai_extract.core.errors import ConcurrentCommitError, StateError
 from runai_extract.core.times import format_utc
+from transforms.catalog import AUDIT_EVENTS_TABLE, INGEST_RUNS_TABLE
 from transforms.schemas import STATE_DIR
 from transforms.storage import Lake
+from transforms.tables import Tables, TableSpec
 
 _STREAM_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
-_LEASE_TTL = timedelta(minutes=30)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_COMMIT_ATTEMPTS = 8
+# Where each stream's watermark is committed: with its data (audit) or after it (usage runs).
+WATERMARK_TABLES: dict[str, TableSpec] = {"audit": AUDIT_EVENTS_TABLE}
 
 
 @dataclass(frozen=True)
@@ -41,27 +40,100 @@ class StreamState:
 
     stream: str
     watermark: datetime
-    updated_at: datetime
+    updated_at: datetime | None
     run_id: str
 
 
-def _check_stream(stream: str) -> str:
+def check_stream(stream: str) -> str:
     if not stream or not set(stream) <= _STREAM_CHARS:
         raise StateError(f"invalid stream name {stream!r}")
     return stream
 
 
+def watermark_app(stream: str) -> str:
+    """The app id under which ``stream``'s watermark is committed."""
+    return f"runai-ledger/{check_stream(stream)}/watermark"
+
+
+def commit_app(stream: str) -> str:
+    """The app id every data commit of ``stream`` sets: two writers of one stream conflict on it."""
+    return f"runai-ledger/{check_stream(stream)}/commit"
+
+
+def watermark_table(stream: str) -> TableSpec:
+    return WATERMARK_TABLES.get(check_stream(stream), INGEST_RUNS_TABLE)
+
+
+def to_micros(moment: datetime) -> int:
+    delta = moment.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
 class StateStore:
-    """Reads and commits stream watermarks in ``_state/`` of the lake."""
+    """Reads stream watermarks from the table log and commits the usage streams' watermarks."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+        self.tables = Tables(lake)
 
-    def _path(self, stream: str) -> str:
-        return f"{STATE_DIR}/{_check_stream(stream)}.json"
+    def _mirror_path(self, stream: str) -> str:
+        return f"{STATE_DIR}/{check_stream(stream)}.json"
 
     def read(self, stream: str) -> StreamState | None:
-        raw = self.lake.read_bytes(self._path(stream))
+        micros = self.tables.app_version(watermark_table(stream), watermark_app(stream))
+        if micros is None:
+            return None
+        watermark = from_micros(micros)
+        mirror = self._read_mirror(stream)
+        if mirror is not None and mirror.watermark == watermark:
+            return mirror
+        return StreamState(stream, watermark, None, "")
+
+    def commit(self, stream: str, watermark: datetime, run_id: str) -> StreamState:
+        """Advance a usage stream's watermark in its own commit; never moves it backwards.
+
+        Two runs committing at once set the same app transaction, so the later one conflicts,
+        re-reads, and only commits if its watermark is still ahead.
+        """
+        spec = watermark_table(stream)
+        for _ in range(MAX_COMMIT_ATTEMPTS):
+            snapshot = self.tables.ensure(spec)
+            current = self.tables.app_version(spec, watermark_app(stream), snapshot=snapshot)
+            if current is not None and to_micros(watermark) <= current:
+                state = self.read(stream)
+                if state is not None:
+                    return state
+            try:
+                self.tables.commit(
+                    spec,
+                    [],
+                    snapshot=snapshot,
+                    app_txns={watermark_app(stream): to_micros(watermark)},
+                    metadata={"run_id": run_id, "stream": stream, "watermark": format_utc(watermark)},
+                )
+            except ConcurrentCommitError:
+                continue
+            return self.mirror(stream, watermark, run_id)
+        raise ConcurrentCommitError(f"the {stream} watermark kept moving under this run; rerun it")
+
+    def mirror(self, stream: str, watermark: datetime, run_id: str) -> StreamState:
+        """Write the readable mirror of a watermark that was just committed."""
+        state = StreamState(stream, watermark.astimezone(UTC), datetime.now(UTC), run_id)
+        doc = {
+            "stream": stream,
+            "watermark": format_utc(state.watermark),
+            "updated_at": format_utc(state.updated_at or state.watermark),
+            "run_id": run_id,
+        }
+        self.lake.write_bytes(self._mirror_path(stream), orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        return state
+
+    def _read_mirror(self, stream: str) -> StreamState | None:
+        raw = self.lake.read_bytes(self._mirror_path(stream))
         if raw is None:
             return None
         try:
@@ -72,26 +144,8 @@ class StateStore:
                 updated_at=_parse_utc(doc["updated_at"]),
                 run_id=doc["run_id"],
             )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise StateError(
-                f"state file {self.lake.location(self._path(stream))} is unreadable ({exc}); "
-                "restore it or delete it to start again from the initial lookback"
-            ) from exc
-
-    def commit(self, stream: str, watermark: datetime, run_id: str) -> StreamState:
-        """Advance the watermark; never moves it backwards (a late, slower run cannot undo progress)."""
-        current = self.read(stream)
-        if current is not None and watermark <= current.watermark:
-            return current
-        state = StreamState(stream, watermark.astimezone(UTC), datetime.now(UTC), run_id)
-        doc = {
-            "stream": stream,
-            "watermark": format_utc(state.watermark),
-            "updated_at": format_utc(state.updated_at),
-            "run_id": run_id,
-        }
-        self.lake.write_bytes(self._path(stream), orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-        return state
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None  # only a mirror: the table log is the truth
 
 
 def _parse_utc(text: str) -> datetime:
@@ -99,83 +153,3 @@ def _parse_utc(text: str) -> datetime:
     if dt.tzinfo is None:
         raise ValueError(f"timestamp without zone: {text}")
     return dt.astimezone(UTC)
-
-
-@contextmanager
-def writer_lock(lake: Lake, stream: str, *, wait: float = 0.0) -> Iterator[None]:
-    """Hold the one-writer lock of ``stream`` for the block; LockHeldError if another sync has it."""
-    _check_stream(stream)
-    if lake.is_local:
-        with _flock(lake, stream, wait):
-            yield
-    else:
-        with _lease(lake, stream, wait):
-            yield
-
-
-@contextmanager
-def _flock(lake: Lake, stream: str, wait: float) -> Iterator[None]:
-    rel = f"{STATE_DIR}/{stream}.lock"
-    path = lake.full_path(rel)
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:  # a read-only or unwritable lake: one clear line, not a traceback
-        raise StorageError(f"cannot open the lock file {path}: {exc.strerror or exc}") from exc
-    try:
-        _acquire(fd, stream, path, wait)
-        os.ftruncate(fd, 0)
-        os.write(fd, _holder().encode())
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def _acquire(fd: int, stream: str, path: str, wait: float) -> None:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    holder = fh.read().strip() or "unknown process"
-                raise LockHeldError(
-                    f"another sync of stream '{stream}' is running ({holder}); "
-                    "wait for it to finish, or pass --wait SECONDS"
-                ) from None
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-
-
-@contextmanager
-def _lease(lake: Lake, stream: str, wait: float) -> Iterator[None]:
-    rel = f"{STATE_DIR}/{stream}.lease"
-    token = f"{_holder()} token {os.urandom(8).hex()}"
-    deadline = time.monotonic() + wait
-    while True:
-        raw = lake.read_bytes(rel)
-        lease = orjson.loads(raw) if raw else None
-        expired = lease is None or _parse_utc(lease["expires"]) < datetime.now(UTC)
-        if expired:
-            expires = format_utc(datetime.now(UTC) + _LEASE_TTL)
-            lake.write_bytes(rel, orjson.dumps({"holder": token, "expires": expires}))
-            confirm = lake.read_bytes(rel)
-            if confirm and orjson.loads(confirm)["holder"] == token:
-                break
-        if time.monotonic() >= deadline:
-            holder = lease["holder"] if lease else "unknown process"
-            raise LockHeldError(f"another sync of stream '{stream}' holds the lease ({holder})")
-        time.sleep(0.5)
-    try:
-        yield
-    finally:
-        lake.delete(rel)
-
-
-def _holder() -> str:
-    return f"pid {os.getpid()} on {socket.gethostname()} since {format_utc(datetime.now(UTC))}"

@@ -27,16 +27,17 @@ from runai_extract.api.pagination import fetch_all
 from runai_extract.core.errors import AuthError, LedgerError
 from runai_extract.core.settings import Settings, require_api
 from runai_extract.core.times import format_utc
-from runai_extract.ledger.manifests import record_usage_run
+from runai_extract.ledger.manifests import manifest_pending, record_usage_run
 from runai_extract.ledger.run_records import SliceResult, add_request_stats, new_run_id, record_run
-from runai_extract.ledger.watermarks import StateStore, writer_lock
+from runai_extract.ledger.watermarks import StateStore, commit_app
 from transforms.audit import QuarantinedRecord
+from transforms.catalog import ORG_TABLES, QUARANTINE_TABLE
 from transforms.orgunits import ORG_KINDS, OrgKind, normalise_org
 from transforms.records import row_hash, to_table
 from transforms.storage import Lake
-from transforms.usage_schemas import ORG_DIR
+from transforms.tables import Commit, Tables
 from transforms.versions import latest_versions
-from transforms.writer import quarantine_file_path, quarantine_table, write_table
+from transforms.writer import quarantine_table
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ class KindResult:
     quarantined: int = 0
     error: str | None = None
     files: list[str] = field(default_factory=list)
+    commit: Commit | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "commit"}
 
 
 @dataclass
@@ -82,14 +87,10 @@ class OrgSyncSummary:
             "status": self.status,
             "since": format_utc(self.since) if self.since else None,
             "observed_at": format_utc(self.observed_at) if self.observed_at else None,
-            "kinds": {name: vars(result) for name, result in sorted(self.kinds.items())},
+            "kinds": {name: result.to_dict() for name, result in sorted(self.kinds.items())},
             "requests": self.requests,
             "seconds": self.seconds,
         }
-
-
-def org_path(kind: str) -> str:
-    return f"{ORG_DIR}/{kind}"
 
 
 def sync_org(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> OrgSyncSummary:
@@ -98,21 +99,22 @@ def sync_org(settings: Settings, *, transport: httpx.BaseTransport | None = None
     store = StateStore(lake)
     started, started_at = time.monotonic(), datetime.now(UTC)
     summary = OrgSyncSummary(new_run_id())
-    with writer_lock(lake, ORG_STREAM, wait=settings.lock_wait):
-        state = store.read(ORG_STREAM)
-        summary.since = state.watermark - settings.overlap if state else None
-        with RunaiClient(require_api(settings), transport=transport) as client:
-            before = client.stats.snapshot()
-            for name, kind in sorted(ORG_KINDS.items()):
-                summary.kinds[name] = _sync_kind(lake, client, kind, summary, settings.page_size)
-            record = SliceResult(started_at, started_at)
-            add_request_stats(record, before, client.stats.snapshot())
-        summary.requests = record.requests
-        summary.status = "failed" if any(k.error for k in summary.kinds.values()) else "committed"
-        summary.seconds = time.monotonic() - started
-        _record(lake, summary, record, started_at, settings)
-        if summary.status == "committed" and summary.observed_at is not None:
-            store.commit(ORG_STREAM, summary.observed_at, summary.run_id)
+    # No lock: a concurrent run of the stream conflicts on its commit app id and fails cleanly.
+    state = store.read(ORG_STREAM)
+    summary.since = state.watermark - settings.overlap if state else None
+    with RunaiClient(require_api(settings), transport=transport) as client:
+        before = client.stats.snapshot()
+        for name, kind in sorted(ORG_KINDS.items()):
+            summary.kinds[name] = _sync_kind(lake, client, kind, summary, settings.page_size)
+        record = SliceResult(started_at, started_at)
+        add_request_stats(record, before, client.stats.snapshot())
+    summary.requests = record.requests
+    summary.status = "failed" if any(k.error for k in summary.kinds.values()) else "committed"
+    summary.seconds = time.monotonic() - started
+    _record(lake, summary, record, started_at, settings)
+    manifest_pending(lake, summary.run_id)
+    if summary.status == "committed" and summary.observed_at is not None:
+        store.commit(ORG_STREAM, summary.observed_at, summary.run_id)
     log.info("org sync %s finished: %s", summary.run_id, summary.to_dict())
     return summary
 
@@ -138,7 +140,10 @@ def _sync_kind(
         "ingested_at": datetime.now(UTC),
     }
     normalised = normalise_org(kind, items, **lineage)
-    stored = latest_versions(lake, org_path(kind.name), kind.schema, kind.id_column)
+    tables = Tables(lake)
+    spec = ORG_TABLES[kind.name]
+    snapshot = tables.load(spec)
+    stored = latest_versions(lake, spec, kind.id_column, snapshot=snapshot)
     fresh = [
         row
         for row in normalised.rows
@@ -149,9 +154,17 @@ def _sync_kind(
     tombstones = [] if rejected_any else _tombstones(stored, listed_ids, kind, lineage)
     result.new_versions, result.tombstones = len(fresh), len(tombstones)
     if fresh or tombstones:
-        path = f"{org_path(kind.name)}/observed_date={observed_at.date().isoformat()}/part-{summary.run_id}.parquet"
-        write_table(lake, path, to_table([*fresh, *tombstones], kind.schema))
-        result.files.append(path)
+        base = snapshot if snapshot is not None else tables.ensure(spec)
+        counter = tables.app_version(spec, commit_app(ORG_STREAM), snapshot=base) or 0
+        staged = tables.stage(spec, to_table([*fresh, *tombstones], kind.schema))
+        result.commit = tables.commit(
+            spec,
+            [staged],
+            snapshot=base,
+            app_txns={commit_app(ORG_STREAM): counter + 1},
+            metadata={"stream": ORG_STREAM, "run_id": summary.run_id, "kind": kind.name},
+        )
+        result.files.extend(f"{spec.name}/{add.path}" for add in result.commit.adds)
     if normalised.rejected:
         result.quarantined = len(normalised.rejected)
         _quarantine(lake, kind, normalised.rejected, summary.run_id, observed_at)
@@ -172,7 +185,7 @@ def _quarantine(
         page_offset=None,
         quarantined_at=datetime.now(UTC),
     )
-    write_table(lake, quarantine_file_path(stream, run_id, start, end, 0), table)
+    Tables(lake).append(QUARANTINE_TABLE, table, metadata={"stream": stream, "run_id": run_id})
     for rec in records[:20]:
         log.warning("quarantined %s record %d: %s", kind.name, rec.record_index, rec.reason)
 
@@ -217,4 +230,5 @@ def _record(
         "endpoints": [ORG_ENDPOINTS[name].path for name in sorted(summary.kinds)],
         "limit": settings.page_size,
     }
-    record_usage_run(lake, ORG_STREAM, record, summary.run_id, params)
+    commits = [kind.commit for _, kind in sorted(summary.kinds.items()) if kind.commit is not None]
+    record_usage_run(lake, ORG_STREAM, record, summary.run_id, commits, params)

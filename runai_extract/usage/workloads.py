@@ -29,34 +29,35 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import pyarrow as pa
 
 from runai_extract.api.client import RunaiClient
 from runai_extract.api.endpoints import WORKLOADS
 from runai_extract.core.settings import Settings, require_api
 from runai_extract.core.times import format_api_time, format_utc
-from runai_extract.ledger.manifests import record_usage_run
+from runai_extract.ledger.manifests import manifest_pending, record_usage_run
 from runai_extract.ledger.run_records import SliceResult, add_request_stats, new_run_id, record_run
-from runai_extract.ledger.watermarks import StateStore, writer_lock
+from runai_extract.ledger.watermarks import StateStore, commit_app
 from runai_extract.usage.workload_details import DetailsBatch, fetch_details
 from runai_extract.usage.workload_pages import QueryResult, WorkloadQuery, run_query
 from transforms.audit import QuarantinedRecord
+from transforms.catalog import (
+    QUARANTINE_TABLE,
+    WORKLOAD_EVENTS_TABLE,
+    WORKLOAD_HISTORY_TABLE,
+    WORKLOAD_SNAPSHOTS_TABLE,
+)
 from transforms.records import Normalised, to_table
 from transforms.storage import Lake
-from transforms.usage_schemas import (
-    WORKLOAD_EVENTS,
-    WORKLOAD_EVENTS_DIR,
-    WORKLOAD_HISTORY,
-    WORKLOAD_HISTORY_DIR,
-    WORKLOAD_SNAPSHOTS,
-    WORKLOAD_SNAPSHOTS_DIR,
-)
+from transforms.tables import Commit, Tables, TableSpec
 from transforms.versions import latest_versions, stored_keys
 from transforms.workloads import normalise_events, normalise_history, normalise_workloads
-from transforms.writer import quarantine_file_path, quarantine_table, write_table
+from transforms.writer import quarantine_table
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,13 @@ class WorkloadSyncSummary:
     token_requests: int = 0
     retries: int = 0
     files: list[str] = field(default_factory=list)
+    commits: list[Commit] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out.pop("commits")  # table versions are in the manifest; the summary stays small and JSON-able
         for key in ("since", "observed_at", "watermark_before", "watermark_after"):
             value = getattr(self, key)
             out[key] = format_utc(value) if value else None
@@ -142,29 +145,30 @@ def sync_workloads(
     store = StateStore(lake)
     started, started_at = time.monotonic(), datetime.now(UTC)
     summary = WorkloadSyncSummary(new_run_id())
-    with writer_lock(lake, WORKLOADS_STREAM, wait=settings.lock_wait):
-        state = store.read(WORKLOADS_STREAM)
-        summary.watermark_before = summary.watermark_after = state.watermark if state else None
-        summary.since = None if state is None else state.watermark - settings.overlap
-        summary.created_between = created_between
-        record = SliceResult(started_at, started_at)
-        with RunaiClient(require_api(settings), transport=transport) as client:
-            before = client.stats.snapshot()
-            try:
-                _run(settings, lake, client, summary, record)
-            except Exception as exc:
-                summary.status, summary.error = "failed", str(exc)
-                raise
-            finally:
-                add_request_stats(record, before, client.stats.snapshot())
-                summary.requests, summary.retries = record.requests, record.retries
-                summary.token_requests = record.token_refreshes
-                summary.seconds = time.monotonic() - started
-                _record(lake, summary, record, started_at, settings)
-        if summary.status == "committed" and summary.observed_at is not None and created_between is None:
-            summary.watermark_after = store.commit(
-                WORKLOADS_STREAM, summary.observed_at, summary.run_id
-            ).watermark
+    # No lock: a concurrent run of the stream conflicts on its commit app id and fails cleanly.
+    state = store.read(WORKLOADS_STREAM)
+    summary.watermark_before = summary.watermark_after = state.watermark if state else None
+    summary.since = None if state is None else state.watermark - settings.overlap
+    summary.created_between = created_between
+    record = SliceResult(started_at, started_at)
+    with RunaiClient(require_api(settings), transport=transport) as client:
+        before = client.stats.snapshot()
+        try:
+            _run(settings, lake, client, summary, record)
+        except Exception as exc:
+            summary.status, summary.error = "failed", str(exc)
+            raise
+        finally:
+            add_request_stats(record, before, client.stats.snapshot())
+            summary.requests, summary.retries = record.requests, record.retries
+            summary.token_requests = record.token_refreshes
+            summary.seconds = time.monotonic() - started
+            _record(lake, summary, record, started_at, settings)
+    manifest_pending(lake, summary.run_id)  # a failed run's records: the next run manifests them
+    if summary.status == "committed" and summary.observed_at is not None and created_between is None:
+        summary.watermark_after = store.commit(
+            WORKLOADS_STREAM, summary.observed_at, summary.run_id
+        ).watermark
     log.info("workloads sync %s finished: %s", summary.run_id, summary.to_dict())
     return summary
 
@@ -186,7 +190,9 @@ def _run(
         "ingested_at": ingested_at,
     }
     batch = normalise_workloads(items, **lineage)
-    stored = latest_versions(lake, WORKLOAD_SNAPSHOTS_DIR, WORKLOAD_SNAPSHOTS, "workload_id", ["row_hash"])
+    tables = Tables(lake)
+    snapshots_at = tables.load(WORKLOAD_SNAPSHOTS_TABLE)
+    stored = latest_versions(lake, WORKLOAD_SNAPSHOTS_TABLE, "workload_id", ["row_hash"], snapshots_at)
     changed = [
         row for row in batch.rows if stored.get(row["workload_id"], {}).get("row_hash") != row["row_hash"]
     ]
@@ -207,13 +213,10 @@ def _run(
         )
     quarantined = list(batch.rejected)
     history, events = _detail_rows(details, lineage, quarantined)
-    day = observed_at.date().isoformat()
-    summary.history_rows = _write_new(lake, history, WORKLOAD_HISTORY, WORKLOAD_HISTORY_DIR, day, summary)
-    summary.event_rows = _write_new(lake, events, WORKLOAD_EVENTS, WORKLOAD_EVENTS_DIR, day, summary)
+    summary.history_rows = _write_new(tables, history, WORKLOAD_HISTORY_TABLE, summary)
+    summary.event_rows = _write_new(tables, events, WORKLOAD_EVENTS_TABLE, summary)
     snapshots = [row for row in changed if row["workload_id"] not in details.failures]
-    summary.snapshots_written = _write(
-        lake, snapshots, WORKLOAD_SNAPSHOTS, WORKLOAD_SNAPSHOTS_DIR, day, summary
-    )
+    summary.snapshots_written = _write(tables, snapshots, WORKLOAD_SNAPSHOTS_TABLE, summary, snapshots_at)
     summary.quarantined = len(quarantined)
     _quarantine(lake, quarantined, summary, settings)
     record.rows_received = sum(r.served for r in results)
@@ -269,39 +272,44 @@ def _tagged(normalised: Normalised, workload_id: str) -> Iterable[QuarantinedRec
 
 
 def _write_new(
-    lake: Lake,
-    rows: list[dict[str, Any]],
-    schema: pa.Schema,
-    rel_dir: str,
-    day: str,
-    summary: WorkloadSyncSummary,
+    tables: Tables, rows: list[dict[str, Any]], spec: TableSpec, summary: WorkloadSyncSummary
 ) -> int:
     """Write the rows whose (workload_id, row_hash) is not stored yet: history is append-only."""
     if not rows:
         return 0
-    stored = stored_keys(lake, rel_dir, schema, ["workload_id", "row_hash"])
+    snapshot = tables.load(spec)
+    stored = stored_keys(tables.lake, spec, ["workload_id", "row_hash"], snapshot)
     fresh, seen = [], set(stored)
     for row in rows:
         key = (row["workload_id"], row["row_hash"])
         if key not in seen:
             seen.add(key)
             fresh.append(row)
-    return _write(lake, fresh, schema, rel_dir, day, summary)
+    return _write(tables, fresh, spec, summary, snapshot)
 
 
 def _write(
-    lake: Lake,
+    tables: Tables,
     rows: list[dict[str, Any]],
-    schema: pa.Schema,
-    rel_dir: str,
-    day: str,
+    spec: TableSpec,
     summary: WorkloadSyncSummary,
+    snapshot: DeltaTable | None,
 ) -> int:
+    """Commit ``rows`` against the snapshot they were found new in; a concurrent run conflicts."""
     if not rows:
         return 0
-    path = f"{rel_dir}/observed_date={day}/part-{summary.run_id}.parquet"
-    write_table(lake, path, to_table(rows, schema))
-    summary.files.append(path)
+    base = snapshot if snapshot is not None else tables.ensure(spec)
+    counter = tables.app_version(spec, commit_app(WORKLOADS_STREAM), snapshot=base) or 0
+    staged = tables.stage(spec, to_table(rows, spec.schema))
+    commit = tables.commit(
+        spec,
+        [staged],
+        snapshot=base,
+        app_txns={commit_app(WORKLOADS_STREAM): counter + 1},
+        metadata={"stream": WORKLOADS_STREAM, "run_id": summary.run_id},
+    )
+    summary.commits.append(commit)
+    summary.files.extend(f"{spec.name}/{add.path}" for add in commit.adds)
     return len(rows)
 
 
@@ -329,7 +337,9 @@ def _quarantine(
         page_offset=None,
         quarantined_at=datetime.now(UTC),
     )
-    write_table(lake, quarantine_file_path(WORKLOADS_STREAM, summary.run_id, start, observed_at, 0), table)
+    Tables(lake).append(
+        QUARANTINE_TABLE, table, metadata={"stream": WORKLOADS_STREAM, "run_id": summary.run_id}
+    )
     for rec in records[:20]:
         log.warning("quarantined workload record %d: %s", rec.record_index, rec.reason)
 
@@ -351,7 +361,14 @@ def _record(
     if record.files or record.status != "failed":
         # Even a failed run's files are complete and stay: they are manifested, so verify can tell
         # them from files nobody accounts for.
-        record_usage_run(lake, WORKLOADS_STREAM, record, summary.run_id, _manifest_params(summary, settings))
+        record_usage_run(
+            lake,
+            WORKLOADS_STREAM,
+            record,
+            summary.run_id,
+            summary.commits,
+            _manifest_params(summary, settings),
+        )
 
 
 def _manifest_params(summary: WorkloadSyncSummary, settings: Settings) -> dict[str, Any]:

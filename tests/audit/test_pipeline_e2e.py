@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,10 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from runai_extract.audit.sync import backfill_audit, sync_audit
-from runai_extract.core.errors import AuthError, LockHeldError
+from runai_extract.core.errors import AuthError
 from runai_extract.fake import FakeControlPlane, FaultConfig
-from runai_extract.ledger.watermarks import StateStore, writer_lock
+from runai_extract.ledger.watermarks import StateStore
 from tests.conftest import FAKE_NOW, fake_config, settings_for
+from tests.lake_reading import live_files, stored_audit_ids
 from transforms.storage import Lake
 from warehouse.build import ensure_views
 from warehouse.query import run_query
@@ -27,9 +29,8 @@ NOW = FAKE_NOW + timedelta(minutes=5)
 
 
 def stored_ids(home: Path) -> list[str]:
-    """Every event_id in every audit Parquet file (duplicates included, so tests can see them)."""
-    files = sorted((home / "lake" / "audit_events").rglob("*.parquet"))
-    return [i for f in files for i in pq.read_table(f, columns=["event_id"]).column("event_id").to_pylist()]
+    """Every event_id the audit table holds (duplicates included, so tests can see them)."""
+    return stored_audit_ids(home / "lake")
 
 
 def truth(fake: FakeControlPlane, start: datetime, end: datetime) -> set[str]:
@@ -66,16 +67,20 @@ def test_second_sync_adds_nothing_and_views_match(fake: FakeControlPlane, tmp_pa
     assert runs.to_pylist() == [{"runs": 2}]
 
 
-def test_rerun_without_committed_watermark_does_not_duplicate(fake: FakeControlPlane, tmp_path: Path) -> None:
-    """A crash between writing data and committing the watermark is a rerun of the same window."""
+def test_files_a_crashed_run_staged_stay_invisible_and_the_rerun_adds_nothing(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    """A writer killed after writing its files but before its commit leaves files no reader sees."""
     settings = settings_for(fake, tmp_path)
-    sync_audit(settings, now=NOW)
-    (tmp_path / "lake" / "_state" / "audit.json").unlink()  # as if the commit never happened
+    first = sync_audit(settings, now=NOW)
+    committed = live_files(tmp_path / "lake")
+    orphan = committed[0].with_name("part-crashed-writer.parquet")
+    orphan.write_bytes(committed[0].read_bytes())  # staged, never committed
     again = sync_audit(settings, now=NOW)
     ids = stored_ids(tmp_path)
-    assert len(ids) == len(set(ids))
+    assert len(ids) == len(set(ids)) == first.rows_new
     assert again.rows_new == 0
-    assert sum(s.rows_written for s in again.slices) == len(ids)  # each slice rewrote its own file
+    assert orphan not in live_files(tmp_path / "lake")
 
 
 def test_backfill_of_synced_range_adds_nothing(fake: FakeControlPlane, tmp_path: Path) -> None:
@@ -130,12 +135,15 @@ def test_bad_credentials_fail_clearly_without_the_secret(fake: FakeControlPlane,
     assert StateStore(Lake(settings.lake_uri)).read("audit") is None
 
 
-def test_a_second_writer_is_refused_while_the_first_holds_the_lock(
-    fake: FakeControlPlane, tmp_path: Path
-) -> None:
+def test_two_syncs_at_once_both_finish_and_store_each_id_once(fake: FakeControlPlane, tmp_path: Path) -> None:
+    """No lock: the table log orders the two writers; the later commit of a window adds nothing."""
     settings = settings_for(fake, tmp_path)
-    with writer_lock(Lake(settings.lake_uri), "audit"), pytest.raises(LockHeldError, match="another sync"):
-        sync_audit(settings, now=NOW)
+    with ThreadPoolExecutor(2) as pool:
+        summaries = list(pool.map(lambda _: sync_audit(settings, now=NOW), range(2)))
+    ids = stored_ids(tmp_path)
+    assert len(ids) == len(set(ids))
+    assert set(ids) == truth(fake, NOW - settings.initial_lookback, NOW - settings.settle_lag)
+    assert sum(s.rows_new for s in summaries) == len(ids)
 
 
 def test_warehouse_opens_from_any_directory(fake: FakeControlPlane, tmp_path: Path) -> None:
@@ -161,7 +169,7 @@ def test_warehouse_opens_from_any_directory(fake: FakeControlPlane, tmp_path: Pa
 def test_event_times_are_utc_and_within_their_partition(fake: FakeControlPlane, tmp_path: Path) -> None:
     settings = settings_for(fake, tmp_path)
     sync_audit(settings, now=NOW)
-    for file in (tmp_path / "lake" / "audit_events").rglob("*.parquet"):
+    for file in live_files(tmp_path / "lake"):
         table = pq.read_table(file)
         assert str(table.schema.field("event_time").type) == "timestamp[us, tz=UTC]"
         day = file.parent.name.removeprefix("event_date=")

@@ -11,16 +11,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from runai_extract.audit.recheck import Reconciliation, _compare, recheck_audit
-from runai_extract.audit.sync import SliceResult, sync_audit
+from runai_extract.audit.slices import PagePass, StagedSlice
+from runai_extract.audit.sync import sync_audit
 from runai_extract.core.errors import ApiContractError
+from runai_extract.core.times import Window
 from runai_extract.fake import FakeControlPlane, FaultConfig
+from runai_extract.ledger.run_records import SliceResult
 from runai_extract.ledger.watermarks import StateStore
 from tests.cli.test_cli import api_env, one_error_line, run_cli
 from tests.conftest import FAKE_NOW, fake_config, settings_for
+from tests.lake_reading import stored_audit_ids, table_rows
+from transforms.catalog import RECONCILIATION_TABLE
 from transforms.storage import Lake
 from warehouse.build import ensure_views
 from warehouse.query import run_query
@@ -30,13 +34,11 @@ DAY = datetime(2026, 11, 19, tzinfo=UTC)  # a whole day the first sync closes
 
 
 def stored_ids(home: Path) -> list[str]:
-    files = sorted((home / "lake" / "audit_events").rglob("*.parquet"))
-    return [i for f in files for i in pq.read_table(f, columns=["event_id"]).column("event_id").to_pylist()]
+    return stored_audit_ids(home / "lake")
 
 
 def reconciliation_rows(home: Path) -> list[dict[str, object]]:
-    files = sorted((home / "lake" / "_ops" / "reconciliation" / "stream=audit").glob("*.parquet"))
-    rows = [row for f in files for row in pq.read_table(f).to_pylist()]
+    rows = [r for r in table_rows(home / "lake", RECONCILIATION_TABLE).to_pylist() if r["stream"] == "audit"]
     # Runs in the order they ran; within a run, windows in window order (slices of one run are
     # checked concurrently, so their checked_at order is not their window order).
     run_started: dict[object, object] = {}
@@ -133,7 +135,8 @@ def test_missing_rows_outrank_late_ones_and_samples_are_capped() -> None:
     result = SliceResult(DAY, DAY + timedelta(days=1), rows_new=25, api_total=30)
     stored = {f"s{i:02d}" for i in range(30)}
     api = {f"a{i:02d}" for i in range(25)} | {"s00"}
-    _compare(record, result, stored, api, seal_before=NOW)
+    staged = StagedSlice(Window(DAY, DAY + timedelta(days=1)), result, NOW, PagePass(api_ids=api), stored)
+    _compare(record, staged, seal_before=NOW)
     assert record.status == "missing_from_api" and record.missing_from_api == 29
     assert len(record.sample_late_ids) == len(record.sample_missing_ids) == 20
     assert record.sealed is False

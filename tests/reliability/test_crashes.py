@@ -33,38 +33,28 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-import orjson
-import pyarrow.parquet as pq
-
 from runai_extract.core.times import format_utc
 from runai_extract.fake import FakeControlPlane, FaultConfig
 from runai_extract.ledger.watermarks import StateStore
 from tests.conftest import cli_env, fake_config
+from tests.lake_reading import live_files, stored_audit_ids
 from transforms.storage import Lake
 
 CLI = [sys.executable, "-m", "runai_extract.cli"]
 SEED = 20261127
 KILLS = 12  # in all; every third one is targeted (alternately at a temporary file, a data file ahead)
 TARGETED_EVERY = 3
-DELAY_RANGE_S = (1.2, 3.6)  # from process start: imports take ~1.4 s, a full run ~4 s
 ONE_US = timedelta(microseconds=1)
 
 
 def stored_ids(lake_dir: Path) -> list[str]:
-    """Every event id in every file the views' glob matches (``**/*.parquet``), duplicates kept."""
-    files = sorted((lake_dir / "audit_events").rglob("*.parquet"))
-    return [i for f in files for i in pq.read_table(f, columns=["event_id"]).column("event_id").to_pylist()]
+    """Every event id the audit table's current snapshot holds, duplicates kept."""
+    return stored_audit_ids(lake_dir)
 
 
 def watermark(lake_dir: Path) -> datetime | None:
     state = StateStore(Lake(str(lake_dir))).read("audit")
     return state.watermark if state else None
-
-
-def slice_end(path: Path) -> datetime:
-    """The end of the slice a data file holds, from its deterministic name part-<start>-<end>.parquet."""
-    stamp = path.name.removesuffix(".parquet").split("-")[2]
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
 
 
 def temporaries(lake_dir: Path) -> list[Path]:
@@ -75,11 +65,15 @@ def classify(lake_dir: Path, stale: set[Path]) -> str:
     """Where a kill landed, judged from what it left behind (``stale``: temporaries left earlier)."""
     if set(temporaries(lake_dir / "audit_events")) - stale:
         return "while writing a data file"
-    mark = watermark(lake_dir)
-    published = (lake_dir / "audit_events").rglob("*.parquet")
-    if mark is not None and any(slice_end(p) > mark for p in published):
-        return "after a data file was published, before its watermark commit"
-    return "elsewhere (startup, paging, run record, between slices)"
+    if staged_not_committed(lake_dir):
+        return "after a data file was staged, before its commit"
+    return "elsewhere (startup, paging, commit, run record, between slices)"
+
+
+def staged_not_committed(lake_dir: Path) -> bool:
+    """A finished data file in the table directory that the table's snapshot does not hold."""
+    committed = set(live_files(lake_dir))
+    return any(p not in committed for p in (lake_dir / "audit_events").rglob("*.parquet"))
 
 
 def temporary_data_file(lake_dir: Path, stale: set[Path]) -> bool:
@@ -88,22 +82,50 @@ def temporary_data_file(lake_dir: Path, stale: set[Path]) -> bool:
     return events.exists() and any(".tmp-" in p.name and p not in stale for p in events.rglob("*"))
 
 
-def data_ahead_of_watermark(lake_dir: Path) -> bool:
-    """True once a data file is published for a slice the watermark has not moved over yet.
+def new_staged_file(lake_dir: Path, seen: set[str]) -> bool:
+    """True as soon as a finished data file appears that was not there before (staged, not yet
+    committed: the commit follows within milliseconds, so the kill lands between the two).
 
-    Cheap on purpose (scandir, raw JSON), because the gap between the rename and the commit is
-    a few milliseconds; files are listed before the watermark is read, so "ahead" is never stale.
+    Cheap on purpose (scandir of the partition directories), because the window is short.
     """
     events = lake_dir / "audit_events"
     try:
-        names = [
-            f.name for d in os.scandir(events) for f in os.scandir(d.path) if f.name.endswith(".parquet")
-        ]
-        mark = orjson.loads((lake_dir / "_state" / "audit.json").read_bytes())["watermark"]
-    except (OSError, ValueError):  # nothing yet, or a directory changing under us: poll again
+        names = {
+            f.name for d in os.scandir(events) if d.is_dir() and d.name.startswith("event_date=")
+            for f in os.scandir(d.path) if f.name.endswith(".parquet")
+        }  # fmt: skip
+    except OSError:  # nothing yet, or a directory changing under us: poll again
         return False
-    committed = datetime.fromisoformat(mark.replace("Z", "+00:00"))
-    return any(slice_end(Path(name)) > committed for name in names)
+    return bool(names - seen)
+
+
+def data_files_now(lake_dir: Path) -> set[str]:
+    return {p.name for p in (lake_dir / "audit_events").rglob("*.parquet")}
+
+
+def log_entries(lake_dir: Path) -> int:
+    """How many commits the audit table's log holds (a directory listing: cheap enough to poll)."""
+    try:
+        return sum(
+            1 for name in os.listdir(lake_dir / "audit_events" / "_delta_log") if name.endswith(".json")
+        )
+    except OSError:
+        return 0
+
+
+def after_a_commit(lake_dir: Path, extra: float) -> Callable[[], bool]:
+    """A trigger that fires ``extra`` seconds after the audit table's log gains a commit."""
+    entries = log_entries(lake_dir)
+    first_seen: list[float] = []
+
+    def fired() -> bool:
+        if not first_seen:
+            if log_entries(lake_dir) <= entries:
+                return False
+            first_seen.append(time.monotonic())
+        return time.monotonic() - first_seen[0] >= extra
+
+    return fired
 
 
 def kill_when(child: subprocess.Popen[bytes], *, delay: float, trigger: Callable[[], bool] | None) -> bool:
@@ -176,13 +198,15 @@ def test_sigkill_at_random_points_then_rerun_stores_everything_once(
         attempt += 1
         assert attempt < 40, f"too few kills landed: {landed}"
         targeted = attempt % TARGETED_EVERY == 0
-        delay = 8.0 if targeted else rng.uniform(*DELAY_RANGE_S)
+        delay = 8.0 if targeted else 20.0
         stale = set(temporaries(lake_dir / "audit_events"))
         if attempt % (2 * TARGETED_EVERY):
             watch = partial(temporary_data_file, lake_dir, stale)
         else:
-            watch = partial(data_ahead_of_watermark, lake_dir)
-        trigger = watch if targeted else None
+            watch = partial(new_staged_file, lake_dir, data_files_now(lake_dir))
+        # Untargeted kills land a random time after the run's first commit, so they also hit runs
+        # that have moved the watermark (a kill before any commit only tests that nothing is seen).
+        trigger = watch if targeted else after_a_commit(lake_dir, rng.uniform(0, 1.5))
         child = subprocess.Popen(
             [*CLI, "sync", "audit", "--until", format_utc(until)],
             env=env,
@@ -223,9 +247,10 @@ def final_checks(env: dict[str, str], lake_dir: Path, everything: set[str]) -> N
     ids = stored_ids(lake_dir)
     assert len(ids) == len(set(ids)), "duplicates after the rerun"
     assert set(ids) == everything
-    assert not [p for p in temporaries(lake_dir / "audit_events")], "a temporary data file was left behind"
-    visible = [p for p in temporaries(lake_dir) if p.name.endswith((".parquet", ".json"))]
-    assert not visible, f"temporaries match the views' glob: {visible}"
+    # Files a killed writer left (temporaries, staged files) are in no version: no reader sees them,
+    # and vacuum deletes them once they are older than the retention.
+    committed = set(live_files(lake_dir))
+    assert not [p for p in temporaries(lake_dir) if p in committed]
     query = subprocess.run(
         [*CLI, "query", "select count(*) as n, count(distinct event_id) as d from audit_events", "-f", "csv"],
         env=env,

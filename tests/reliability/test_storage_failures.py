@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from runai_extract.audit.sync import backfill_audit
@@ -29,6 +28,7 @@ from runai_extract.core.times import format_utc
 from runai_extract.fake import FakeControlPlane
 from runai_extract.ledger.watermarks import StateStore
 from tests.conftest import cli_env, fake_config, settings_for
+from tests.lake_reading import stored_audit_ids
 from transforms.storage import Lake
 
 CLI = [sys.executable, "-m", "runai_extract.cli"]
@@ -54,9 +54,8 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def stored_ids(lake: Path) -> list[str]:
-    """Every id in every file the views' glob matches; reading them proves each file is whole."""
-    files = sorted((lake / "audit_events").rglob("*.parquet"))
-    return [i for f in files for i in pq.read_table(f, columns=["event_id"]).column("event_id").to_pylist()]
+    """Every id the audit table holds; reading them proves each committed file is whole."""
+    return stored_audit_ids(lake)
 
 
 def watermark(lake: Path) -> datetime | None:
@@ -133,11 +132,14 @@ def test_a_file_where_the_data_directory_goes_fails_clearly(
     home, lake = tmp_path / "home", tmp_path / "home" / "lake"
     seed(fake, home, lake)
     before = watermark(lake)
+    (lake / "audit_events").rename(lake / "audit_events.moved")
     (lake / "audit_events").write_text("not a directory")
 
     line = one_error_line(sync_cli(fake, home, lake))
     assert "audit_events" in line and "Traceback" not in line
-    assert watermark(lake) == before
+    (lake / "audit_events").unlink()
+    (lake / "audit_events.moved").rename(lake / "audit_events")
+    assert watermark(lake) == before  # nothing was committed anywhere
 
 
 def test_a_read_only_lake_fails_clearly_and_keeps_the_watermark(

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from transforms.audit import AuditBatch, normalise_audit, parse_timestamp
 from transforms.schemas import AUDIT_EVENTS
 from transforms.storage import Lake
-from transforms.writer import audit_file_path, write_table
+from transforms.writer import write_table
 
 # A wire-accurate page from the API reference (shared/runai-api/examples), kept with the tests.
 EXAMPLE = Path(__file__).parent.parent / "data" / "audit_log_page.json"
@@ -355,7 +355,7 @@ AWKWARD = {
 def _unicode_file(tmp_path: Path) -> tuple[Lake, str]:
     lake = Lake(str(tmp_path / "lake"))
     batch = norm([good(1, **AWKWARD)])
-    rel = audit_file_path(datetime(2025, 6, 2, tzinfo=UTC), datetime(2025, 6, 3, tzinfo=UTC))
+    rel = "audit_events/event_date=2025-06-02/part-a.parquet"
     write_table(lake, rel, batch.table)
     return lake, rel
 

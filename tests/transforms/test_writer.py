@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runai_extract.core.errors import ConfigError, StorageError
+from runai_extract.core.errors import ConfigError
 from transforms.audit import QuarantinedRecord, normalise_audit
 from transforms.schemas import AUDIT_EVENTS, INGEST_RUNS, QUARANTINE
 from transforms.storage import Lake
@@ -21,12 +20,8 @@ from transforms.writer import (
     WRITER_OPTIONS,
     ParquetStreamWriter,
     WrittenFile,
-    audit_file_path,
-    ingest_run_path,
     ingest_run_table,
-    quarantine_file_path,
     quarantine_table,
-    read_event_ids,
     write_table,
 )
 
@@ -72,68 +67,9 @@ def every_file(lake: Lake) -> list[str]:
 
 
 # -- paths -----------------------------------------------------------------------------------------
-def test_audit_file_path_is_deterministic_and_hive_partitioned() -> None:
-    path = audit_file_path(DAY + timedelta(hours=6), DAY + timedelta(hours=7, microseconds=5))
-    assert path == (
-        "audit_events/event_date=2025-06-02/part-20250602T060000000000Z-20250602T070000000005Z.parquet"
-    )
-    assert audit_file_path(DAY + timedelta(hours=6), DAY + timedelta(hours=7, microseconds=5)) == path
-
-
-def test_audit_file_path_uses_the_utc_date_of_an_offset_start() -> None:
-    tokyo = timezone(timedelta(hours=9))
-    start = datetime(2025, 6, 3, 2, 0, tzinfo=tokyo)  # 2025-06-02T17:00Z
-    path = audit_file_path(start, start + timedelta(hours=1))
-    assert path.startswith("audit_events/event_date=2025-06-02/part-20250602T170000000000Z-")
-
-
-def test_audit_file_path_allows_ending_exactly_at_midnight_but_not_later() -> None:
-    assert audit_file_path(DAY, DAY + timedelta(days=1)).endswith("-20250603T000000000000Z.parquet")
-    with pytest.raises(ValueError, match="crosses midnight"):
-        audit_file_path(DAY + timedelta(hours=23), DAY + timedelta(days=1, microseconds=1))
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "message"),
-    [
-        (datetime(2025, 6, 2), DAY + timedelta(hours=1), "timezone-aware"),
-        (DAY, datetime(2025, 6, 2, 1), "timezone-aware"),
-        (DAY + timedelta(hours=1), DAY + timedelta(hours=1), "empty window"),
-        (DAY + timedelta(hours=2), DAY + timedelta(hours=1), "empty window"),
-    ],
-)
-def test_bad_windows_are_refused(start: datetime, end: datetime, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        audit_file_path(start, end)
-
-
-def test_quarantine_and_ingest_run_paths() -> None:
-    end = DAY + timedelta(hours=1)
-    assert quarantine_file_path("audit", RUN, DAY, end, 3) == (
-        "quarantine/stream=audit/part-20250602T000000000000Z-20250602T010000000000Z-"
-        "20251127T000000Z-ab12cd34-00003.parquet"
-    )
-    assert ingest_run_path("audit", RUN, DAY, end) == (
-        "_ops/ingest_runs/stream=audit/part-20250602T000000000000Z-20250602T010000000000Z-"
-        "20251127T000000Z-ab12cd34.parquet"
-    )
-    airflow_run = "scheduled__2025-06-02T00:00:00+00:00"
-    assert airflow_run in ingest_run_path("audit", airflow_run, DAY, end)
-
-
-@pytest.mark.parametrize("bad", ["", "a/b", "..", ".hidden", "x\x00", "a b", "x" * 300])
-def test_path_segments_are_validated(bad: str) -> None:
-    end = DAY + timedelta(hours=1)
-    with pytest.raises(ValueError, match="not usable in a file name"):
-        quarantine_file_path("audit", bad, DAY, end, 0)
-    with pytest.raises(ValueError, match="not usable in a file name"):
-        ingest_run_path(bad, RUN, DAY, end)
-
-
-# -- the stream writer -----------------------------------------------------------------------------
 def test_stream_writer_appends_row_groups_and_publishes_atomically(tmp_path: Path) -> None:
     lake = lake_at(tmp_path)
-    rel = audit_file_path(DAY, DAY + timedelta(hours=1))
+    rel = "audit_events/event_date=2025-06-02/part-a.parquet"
     with ParquetStreamWriter(lake, rel, AUDIT_EVENTS) as writer:
         writer.write(events(0, 5))
         writer.write(events(5, 0))  # empty: skipped
@@ -163,7 +99,7 @@ def test_same_rows_give_the_same_bytes(tmp_path: Path) -> None:
 
 def test_rerun_overwrites_its_own_file(tmp_path: Path) -> None:
     lake = lake_at(tmp_path)
-    rel = audit_file_path(DAY, DAY + timedelta(hours=1))
+    rel = "audit_events/event_date=2025-06-02/part-a.parquet"
     write_table(lake, rel, events(0, 5))
     write_table(lake, rel, events(0, 7))
     assert pq.read_metadata(lake.location(rel)).num_rows == 7
@@ -172,7 +108,7 @@ def test_rerun_overwrites_its_own_file(tmp_path: Path) -> None:
 
 def test_exception_inside_the_block_leaves_no_file_and_no_temporary(tmp_path: Path) -> None:
     lake = lake_at(tmp_path)
-    rel = audit_file_path(DAY, DAY + timedelta(hours=1))
+    rel = "audit_events/event_date=2025-06-02/part-a.parquet"
     with (
         pytest.raises(RuntimeError, match="page 3 failed"),
         ParquetStreamWriter(lake, rel, AUDIT_EVENTS) as writer,
@@ -185,7 +121,7 @@ def test_exception_inside_the_block_leaves_no_file_and_no_temporary(tmp_path: Pa
 
 def test_exception_leaves_an_earlier_file_untouched(tmp_path: Path) -> None:
     lake = lake_at(tmp_path)
-    rel = audit_file_path(DAY, DAY + timedelta(hours=1))
+    rel = "audit_events/event_date=2025-06-02/part-a.parquet"
     write_table(lake, rel, events(0, 4))
     before = lake.read_bytes(rel)
     with pytest.raises(KeyboardInterrupt), ParquetStreamWriter(lake, rel, AUDIT_EVENTS) as writer:
@@ -232,8 +168,8 @@ def test_writer_options_are_pinned() -> None:
 
 def test_written_files_read_as_a_hive_partition_in_duckdb(tmp_path: Path) -> None:
     lake = lake_at(tmp_path)
-    write_table(lake, audit_file_path(DAY, DAY + timedelta(hours=1)), events(0, 3))
-    write_table(lake, audit_file_path(DAY + timedelta(days=1), DAY + timedelta(days=2)), events(3, 2))
+    write_table(lake, "audit_events/event_date=2025-06-02/part-a.parquet", events(0, 3))
+    write_table(lake, "audit_events/event_date=2025-06-03/part-b.parquet", events(3, 2))
     glob = lake.location("audit_events") + "/*/*.parquet"
     rows = (
         duckdb.connect()
@@ -248,44 +184,6 @@ def test_written_files_read_as_a_hive_partition_in_duckdb(tmp_path: Path) -> Non
 
 
 # -- reading ids -----------------------------------------------------------------------------------
-def test_read_event_ids_of_some_files(tmp_path: Path) -> None:
-    lake = lake_at(tmp_path)
-    write_table(lake, "audit_events/event_date=2025-06-02/a.parquet", events(0, 3))
-    write_table(lake, "audit_events/event_date=2025-06-02/b.parquet", events(2, 3))
-    write_table(lake, "audit_events/event_date=2025-06-02/c.parquet", events(100, 1))
-    ids = read_event_ids(
-        lake, ["audit_events/event_date=2025-06-02/a.parquet", "audit_events/event_date=2025-06-02/b.parquet"]
-    )
-    assert ids == {f"id-{i:06d}" for i in range(5)}
-    assert read_event_ids(lake, []) == set()
-
-
-def test_read_event_ids_names_a_missing_or_broken_file(tmp_path: Path) -> None:
-    lake = lake_at(tmp_path)
-    with pytest.raises(StorageError, match="cannot read event ids"):
-        read_event_ids(lake, ["audit_events/event_date=2025-06-02/gone.parquet"])
-    lake.write_bytes("audit_events/event_date=2025-06-02/broken.parquet", b"not parquet at all")
-    with pytest.raises(StorageError, match="cannot read event ids"):
-        read_event_ids(lake, ["audit_events/event_date=2025-06-02/broken.parquet"])
-
-
-def test_read_event_ids_is_fast_for_a_day_partition(tmp_path: Path) -> None:
-    lake = lake_at(tmp_path)
-    rows_per_file = 1_000
-    for k in range(100):
-        start = DAY + timedelta(minutes=14 * k)
-        rel = audit_file_path(start, start + timedelta(minutes=14))
-        write_table(lake, rel, events(k * rows_per_file, rows_per_file))
-    files = lake.list_files("audit_events/event_date=2025-06-02")
-    assert len(files) == 100
-    began = time.perf_counter()
-    ids = read_event_ids(lake, files)
-    elapsed = time.perf_counter() - began
-    assert len(ids) == 100 * rows_per_file
-    assert elapsed < 5.0, f"reading 100 files took {elapsed:.2f}s"
-
-
-# -- quarantine and run tables ---------------------------------------------------------------------
 def test_quarantine_table_round_trips(tmp_path: Path) -> None:
     records = [
         QuarantinedRecord(4, "field subject: missing", '{"id":"x"}'),
@@ -314,7 +212,7 @@ def test_quarantine_table_round_trips(tmp_path: Path) -> None:
         "quarantined_at": datetime(2025, 6, 3, 0, 0, tzinfo=UTC),
     }
     lake = lake_at(tmp_path)
-    rel = quarantine_file_path("audit", RUN, DAY, DAY + timedelta(hours=1), 0)
+    rel = "quarantine/part-a.parquet"
     written = write_table(lake, rel, table)
     assert written.rows == 2
     assert pq.read_table(lake.location(rel)).equals(table)

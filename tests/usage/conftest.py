@@ -12,7 +12,9 @@ import pytest
 from runai_extract.core.settings import Settings
 from runai_extract.fake import FakeConfig, FakeControlPlane, FaultConfig
 from tests.conftest import fake_config, settings_for
+from transforms.catalog import STREAM_TABLES
 from transforms.storage import Lake
+from transforms.tables import Tables
 from warehouse.build import build_views
 
 
@@ -39,13 +41,10 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, *params: Any) -> list[tuple[A
 
 
 def lake_files(home: Path) -> list[str]:
-    """Data files of the usage streams (run records and state excluded)."""
-    lake = home / "lake"
-    return sorted(
-        str(p.relative_to(lake))
-        for p in lake.rglob("*.parquet")
-        if not p.relative_to(lake).as_posix().startswith(("_ops/", "_state/"))
-    )
+    """Data files the usage streams' tables hold now (run records, manifests and state excluded)."""
+    tables = Tables(Lake(str(home / "lake")))
+    specs = [*STREAM_TABLES["workloads"], *STREAM_TABLES["org"]]
+    return sorted(f"{spec.name}/{f.path}" for spec in specs for f in tables.live_files(spec))
 
 
 __all__ = ["lake_files", "rows", "settings_for", "usage_config", "views"]

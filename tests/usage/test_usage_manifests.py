@@ -10,7 +10,9 @@ from runai_extract.ledger.verify import verify_lake
 from runai_extract.usage.org_units import sync_org
 from runai_extract.usage.workloads import sync_workloads
 from tests.usage.conftest import settings_for
+from transforms.catalog import ORG_TABLES, WORKLOAD_SNAPSHOTS_TABLE
 from transforms.storage import Lake
+from transforms.tables import Tables
 
 
 def _problems(lake: Lake) -> dict[str, list[tuple[str, str]]]:
@@ -28,15 +30,16 @@ def test_workload_and_org_runs_verify_clean_and_a_changed_snapshot_is_named(
     lake = Lake(settings.lake_uri)
     assert _problems(lake) == {"audit": [], "org": [], "workloads": []}
 
-    snapshot = sorted(lake.list_files("workload_snapshots"))[0]
+    tables = Tables(lake)
+    snapshot = f"workload_snapshots/{tables.live_files(WORKLOAD_SNAPSHOTS_TABLE)[0].path}"
     path = Path(lake.full_path(snapshot))
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    stray = "org/projects/observed_date=2026-11-20/part-planted.parquet"
-    Path(lake.full_path(stray)).write_bytes(
-        Path(lake.full_path(lake.list_files("org/projects")[0])).read_bytes()
-    )
+    # A commit made outside the ledger (say, a notebook appending to the table): no manifest names it.
+    projects = ORG_TABLES["projects"]
+    planted = tables.append(projects, tables.read(projects, projects.schema.names).slice(0, 1))
+    stray = f"{projects.name}/{planted.adds[0].path}"
 
     problems = _problems(lake)
     assert ("changed", snapshot) in problems["workloads"]

@@ -11,9 +11,12 @@ import pytest
 from runai_extract.core.errors import LedgerError
 from runai_extract.fake import FakeControlPlane, FaultConfig
 from runai_extract.ledger.verify import verify_lake
+from runai_extract.ledger.watermarks import StateStore
 from runai_extract.usage.org_units import sync_org
 from runai_extract.usage.workloads import sync_workloads
+from tests.lake_reading import live_files
 from tests.usage.conftest import rows, settings_for, usage_config, views
+from transforms.catalog import WORKLOAD_HISTORY_TABLE
 from transforms.storage import Lake
 
 
@@ -46,19 +49,19 @@ def test_a_storm_of_errors_resets_and_short_tokens_changes_nothing_stored(
 def test_a_run_that_dies_after_writing_history_is_repaired_by_the_next(
     start_fake: Callable[..., FakeControlPlane], tmp_path: Path
 ) -> None:
-    """Injected: the day's snapshot partition cannot be written (a file sits where its directory
-    should be), so the run fails after history and events were stored. Checked: the watermark did not move, the run
+    """Injected: the snapshot table cannot be written (a file sits where its directory should
+    be), so the run fails after history and events were stored. Checked: the watermark did not move, the run
     record says failed, and once storage is fixed the next run stores every workload; the history
     the failed run wrote is kept and not stored twice."""
     fake = start_fake(usage_config(events_per_day=200))
     settings = settings_for(fake, tmp_path)
-    blocker = tmp_path / "lake" / "workload_snapshots" / f"observed_date={fake.simulator.sim_now.date()}"
+    blocker = tmp_path / "lake" / "workload_snapshots"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a directory")
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerError, match="workload_snapshots"):
         sync_workloads(settings)
-    assert not (tmp_path / "lake" / "_state" / "workloads.json").exists()
-    assert list((tmp_path / "lake" / "workload_history").rglob("*.parquet"))
+    assert StateStore(Lake(settings.lake_uri)).read("workloads") is None
+    assert live_files(tmp_path / "lake", WORKLOAD_HISTORY_TABLE)
 
     blocker.unlink()
     repaired = sync_workloads(settings)

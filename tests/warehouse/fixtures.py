@@ -8,17 +8,18 @@ of one event, as a hand-restored backup would leave.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from transforms.catalog import BY_NAME
 from transforms.schemas import AUDIT_EVENTS, INGEST_RUNS, QUARANTINE, RECONCILIATION
 from transforms.storage import Lake
+from transforms.tables import Tables
 from warehouse.query import run_query
 
 DAY1 = datetime(2025, 6, 1, tzinfo=UTC)
@@ -270,9 +271,19 @@ RECONCILED = [
 
 
 def write_parquet(lake: Lake, rel: str, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
-    path = Path(lake.full_path(rel))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    """Commit ``rows`` to the Delta table whose directory ``rel`` lies in (one commit per call).
+
+    ``rel`` keeps the shape of a file path so the fixtures read like the lake they build; the
+    table is the longest registered table name it starts with, and an ``event_date=`` segment
+    gives the audit rows their partition.
+    """
+    spec = max((s for name, s in BY_NAME.items() if rel.startswith(name + "/")), key=lambda s: len(s.name))
+    table = pa.Table.from_pylist(rows, schema=schema)
+    for part in rel.split("/"):
+        key, _, value = part.partition("=")
+        if key in spec.partition_by:
+            table = table.append_column(key, pa.array([date.fromisoformat(value)] * table.num_rows))
+    Tables(lake).append(spec, table)
 
 
 def write_state(lake: Lake, stream: str, watermark: str, run_id: str) -> None:

@@ -21,12 +21,12 @@ import duckdb
 import pytest
 
 from runai_extract.ledger.run_records import SliceResult, record_run
+from tests.warehouse.fixtures import write_parquet
 from transforms.orgunits import ORG_KINDS, normalise_org
 from transforms.records import to_table
 from transforms.storage import Lake
 from transforms.usage_schemas import WORKLOAD_HISTORY, WORKLOAD_SNAPSHOTS
 from transforms.workloads import normalise_history, normalise_workloads
-from transforms.writer import write_table
 from warehouse.build import build_views
 
 
@@ -73,7 +73,7 @@ def _phases(*changes: tuple[datetime, str]) -> list[dict[str, Any]]:
 
 
 def _write(lake: Lake, path: str, rows: list[dict[str, Any]], schema: Any) -> None:
-    write_table(lake, path, to_table(rows, schema))
+    write_parquet(lake, path, to_table(rows, schema).to_pylist(), schema)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from runai_extract.core.errors import ConfigError, StorageError
@@ -175,18 +174,6 @@ def test_build_records_meta(populated: Path) -> None:
     assert stored_hash(populated) == meta[0]["sql_hash"]
 
 
-def test_run_records_are_read_with_or_without_the_stream_column_in_the_file(tmp_path: Path) -> None:
-    """The stream is both a column and the partition directory; either alone must be enough."""
-    lake = Lake(str(tmp_path / "lake"))
-    write_parquet(lake, "_ops/ingest_runs/stream=audit/with.parquet", [RUNS[0]], INGEST_RUNS)
-    without = pa.Table.from_pylist([RUNS[3]], schema=INGEST_RUNS).drop_columns(["stream"])
-    pq.write_table(without, Path(lake.full_path("_ops/ingest_runs/stream=audit/without.parquet")))
-    warehouse = tmp_path / "warehouse.duckdb"
-    build_views(warehouse, lake)
-    got = rows(warehouse, "SELECT stream, run_id FROM ingest_runs")
-    assert got == [{"stream": "audit", "run_id": "run-1"}, {"stream": "audit", "run_id": "run-3"}]
-
-
 def test_ensure_views_rebuilds_only_when_a_source_fills_or_the_sql_changes(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
     lake = Lake(str(tmp_path / "lake"))
@@ -199,12 +186,14 @@ def test_ensure_views_rebuilds_only_when_a_source_fills_or_the_sql_changes(tmp_p
     assert after_data.rebuilt and "src_audit_events" not in after_data.empty_sources
     assert rows(warehouse, "SELECT count(*) AS n FROM audit_events") == [{"n": len(DAY1_FILE_A)}]
 
-    # New files in a populated source need no rebuild: the glob is expanded at every query.
+    # A new commit to a populated source replaces that source view only (its file list changed).
     write_parquet(lake, "audit_events/event_date=2025-06-02/c.parquet", DAY2_FILE, AUDIT_EVENTS)
-    assert not ensure_views(warehouse, lake).rebuilt
+    refreshed = ensure_views(warehouse, lake)
+    assert refreshed.rebuilt and refreshed.replaced == ("src_audit_events",)
     assert rows(warehouse, "SELECT count(*) AS n FROM audit_events") == [
         {"n": len(DAY1_FILE_A) + len(DAY2_FILE)}
     ]
+    assert not ensure_views(warehouse, lake).rebuilt
 
     sql_dir = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_dir)

@@ -1,9 +1,9 @@
 -- Every stored audit event, exactly as the lake holds it (one row per Parquet row).
 --
 -- Why a source view: it is the only place that knows where the files live and how they are laid
--- out (hive partitions audit_events/event_date=YYYY-MM-DD/*.parquet); everything downstream reads
--- this view. The glob below is a placeholder that build.py replaces with a quoted SQL string
--- literal of the absolute lake location (DDL cannot take prepared parameters, so this is the one
+-- out (the audit_events Delta table, partitioned audit_events/event_date=YYYY-MM-DD/); everything downstream reads
+-- this view. The file list below is a placeholder that build.py replaces with the table's current data
+-- files as quoted SQL string literals (DDL cannot take prepared parameters, so this is the one
 -- value ever put into the SQL text). While the lake has no audit files yet, build.py replaces
 -- this whole view by a typed empty relation generated from transforms.schemas.AUDIT_EVENTS plus
 -- the two columns added here, so every downstream view exists from day one.
@@ -15,7 +15,7 @@ create or replace view src_audit_events as
 with source as (
     select *
     from read_parquet(
-        {{ audit_events_glob }},
+        {{ audit_events_files }},
         hive_partitioning = true,
         hive_types = {'event_date': date},
         union_by_name = true,

@@ -1,9 +1,9 @@
 -- One row per run record file: what each run saw and stored for one window (slice).
 --
--- Files live at _ops/ingest_runs/stream=<stream>/*.parquet. The stream is a column inside the files
+-- The files are the current snapshot of the _ops/ingest_runs Delta table (lakes migrated from before Delta
+-- keep theirs in stream=<stream>/ directories). The stream is a column inside the files
 -- and also the partition directory; hive_partitioning is on so the view works whether or not a
--- writer keeps the column in the file, and the cast keeps it VARCHAR either way. The glob is a placeholder that build.py replaces with a quoted SQL
--- string literal of the absolute lake location (DDL cannot take prepared parameters). With no run
+-- writer keeps the column in the file, and the cast keeps it VARCHAR either way. The file list is a placeholder that build.py replaces with the table's data files as quoted SQL string literals (DDL cannot take prepared parameters). With no run
 -- files yet, build.py substitutes a typed empty relation generated from transforms.schemas.INGEST_RUNS.
 -- Columns added later (api_query, id_set_digest) are nullable: the empty select unioned by name
 -- below supplies them as NULL while every file on disk predates them.
@@ -12,7 +12,7 @@ create or replace view src_ingest_runs as
 with source as (
     select *
     from read_parquet(
-        {{ ingest_runs_glob }},
+        {{ ingest_runs_files }},
         hive_partitioning = true,
         union_by_name = true,
         filename = true

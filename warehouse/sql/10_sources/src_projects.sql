@@ -1,6 +1,6 @@
 -- One row per observed version of a project (is_deleted marks a unit seen to disappear).
 --
--- Files live below the lake's projects directory in observed_date=YYYY-MM-DD partitions; the date is
+-- The files are the current snapshot of the projects Delta table (docs/storage.md); the date is
 -- also inside every row (observed_at), so hive partitioning stays off and the columns are exactly
 -- those of transforms/usage_schemas.py (build.py substitutes a typed empty relation while no file
 -- exists). Rows may repeat after a crash and rerun; the views above deduplicate them.
@@ -10,7 +10,7 @@ select
     * exclude (filename),
     cast(filename as varchar) as source_file
 from read_parquet(
-    {{ projects_glob }},
+    {{ projects_files }},
     hive_partitioning = false,
     union_by_name = true,
     filename = true

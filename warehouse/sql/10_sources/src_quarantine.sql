@@ -1,8 +1,8 @@
 -- Records that failed validation, with the reason and the raw payload (never silently dropped).
 --
--- Files live at quarantine/stream=<stream>/*.parquet; the stream is also a column in the files
--- (read either way, cast to VARCHAR, as in src_ingest_runs). The glob is a placeholder that build.py replaces with a quoted SQL string
--- literal of the absolute lake location (DDL cannot take prepared parameters). With nothing
+-- The files are the current snapshot of the quarantine Delta table (lakes migrated from before Delta
+-- keep theirs in stream=<stream>/ directories); the stream is also a column in the files
+-- (read either way, cast to VARCHAR, as in src_ingest_runs). The file list is a placeholder that build.py replaces with the table's data files as quoted SQL string literals (DDL cannot take prepared parameters). With nothing
 -- quarantined yet, build.py substitutes a typed empty relation generated from
 -- transforms.schemas.QUARANTINE.
 create or replace view src_quarantine as
@@ -10,7 +10,7 @@ create or replace view src_quarantine as
 with source as (
     select *
     from read_parquet(
-        {{ quarantine_glob }},
+        {{ quarantine_files }},
         hive_partitioning = true,
         union_by_name = true,
         filename = true

@@ -1,9 +1,10 @@
 -- One row per recheck record file: how one window's ids in the API compared with the stored ones.
 --
--- Files live at _ops/reconciliation/stream=<stream>/*.parquet, written by runai_extract/recheck.py.
+-- The files are the current snapshot of the _ops/reconciliation Delta table (lakes migrated from before Delta
+-- keep theirs in stream=<stream>/ directories), written by runai_extract/recheck.py.
 -- The stream is a column inside the files and also the partition directory; hive_partitioning is
--- on so the view works either way, and the cast keeps it VARCHAR. The glob is a placeholder that
--- build.py replaces with a quoted SQL string literal of the absolute lake location (DDL cannot
+-- on so the view works either way, and the cast keeps it VARCHAR. The file list is a placeholder that
+-- build.py replaces with the table's data files as quoted SQL string literals (DDL cannot
 -- take prepared parameters). With no reconciliation files yet, build.py substitutes a typed empty
 -- relation generated from transforms.schemas.RECONCILIATION.
 create or replace view src_reconciliation as
@@ -11,7 +12,7 @@ create or replace view src_reconciliation as
 with source as (
     select *
     from read_parquet(
-        {{ reconciliation_glob }},
+        {{ reconciliation_files }},
         hive_partitioning = true,
         union_by_name = true,
         filename = true

@@ -1,6 +1,6 @@
 -- One row per observed change of a workload (GET /api/v1/workloads, deleted ones included).
 --
--- Files live below the lake's workload_snapshots directory in observed_date=YYYY-MM-DD partitions; the date is
+-- The files are the current snapshot of the workload_snapshots Delta table (docs/storage.md); the date is
 -- also inside every row (observed_at), so hive partitioning stays off and the columns are exactly
 -- those of transforms/usage_schemas.py (build.py substitutes a typed empty relation while no file
 -- exists). Rows may repeat after a crash and rerun; the views above deduplicate them.
@@ -10,7 +10,7 @@ select
     * exclude (filename),
     cast(filename as varchar) as source_file
 from read_parquet(
-    {{ workload_snapshots_glob }},
+    {{ workload_snapshots_files }},
     hive_partitioning = false,
     union_by_name = true,
     filename = true
