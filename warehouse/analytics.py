@@ -57,6 +57,9 @@ class Ledger:
 
     warehouse_path: Path
     lock_wait: float = LOCK_WAIT_S
+    # DuckDB's parallel aggregation adds floats in no fixed order, so a sum can differ in its last
+    # bit from run to run; one thread gives the same bits every time (the report needs that).
+    single_thread: bool = False
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Ledger:
@@ -72,6 +75,8 @@ class Ledger:
         """
         con = _open_for_query(self.warehouse_path, self.lock_wait)
         try:
+            if self.single_thread:
+                con.execute("SET threads = 1")
             _check_read_only(con, sql)
             bound: list[Any] | dict[str, Any] | None
             bound = (
@@ -178,7 +183,8 @@ def to_utc(value: TimeLike, what: str) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ConfigError(f"{what} must carry a time zone (got naive {value.isoformat()}); use UTC")
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC)  # a plain datetime, also for subclasses such as pendulum's
+        return datetime.combine(utc.date(), utc.time(), tzinfo=UTC)
     return datetime.combine(value, time(0), tzinfo=UTC)
 
 
