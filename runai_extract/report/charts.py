@@ -16,7 +16,9 @@ import altair as alt
 import pandas as pd
 import vl_convert
 
-WIDTH = 640
+WIDTH = 720  # plot area of the full-width charts; the page's column is ~940 px with the legend
+STRIP_WIDTH = 880
+RANKED_WIDTH = 280  # half a column, leaving room for the longest labels (e-mail addresses)
 # The font vl-convert measures labels with, then its metric twins: labels fit the way they were laid out.
 FONT = "'Liberation Sans', Arial, Helvetica, sans-serif"
 # Worst last, and colours a reader need not look up: green is done, red is missing.
@@ -34,7 +36,14 @@ SIGN_IN_COLOURS = {"succeeded": "#1565c0", "failed": "#c62828"}
 
 def svg(chart: alt.TopLevelMixin) -> str:
     """The chart as one <svg> element (no XML prolog), ready to be placed in HTML."""
-    spec = chart.configure(font=FONT).configure_view(stroke=None).to_dict()
+    spec = (
+        chart.configure(font=FONT)
+        .configure_view(stroke=None)
+        .configure_axis(labelFontSize=11, titleFontSize=12)
+        .configure_legend(labelFontSize=12)
+        .configure_title(fontSize=14)
+        .to_dict()
+    )
     text = vl_convert.vegalite_to_svg(spec)
     return text[text.index("<svg") :] if "<svg" in text else text
 
@@ -105,7 +114,7 @@ def ranked_bars(top: pd.DataFrame, *, title: str, height_per_bar: int = 22) -> a
             x=alt.X("gpu_hours:Q", title="GPU-hours"),
             y=alt.Y("name:N", title=None, sort=list(frame["name"])),
         )
-        .properties(width=WIDTH // 2 - 40, height=max(height_per_bar * len(frame), 40))
+        .properties(width=RANKED_WIDTH, height=max(height_per_bar * len(frame), 40))
     )
 
 
@@ -137,5 +146,5 @@ def coverage_strip(hours: pd.DataFrame) -> alt.Chart:
                 legend=alt.Legend(title=None, orient="bottom"),
             ),
         )
-        .properties(width=WIDTH, height=28)
+        .properties(width=STRIP_WIDTH, height=28)
     )

@@ -20,8 +20,8 @@ from runai_extract.report import charts
 from runai_extract.report.data import ReportData, StreamVerdict
 from warehouse.analytics import COVERAGE_STATUSES, OUTCOMES
 
-# Long tables are cut for reading; their full length is still a figure on the page.
-MAX_TABLE_ROWS = 200
+# Long tables are cut for reading (and printing); their full length is still a figure on the page.
+MAX_TABLE_ROWS = 50
 
 STYLE = """
 :root { color-scheme: light; --ink: #1d2329; --muted: #5f6b76; --line: #d8dee4; --ok: #2e7d32;
@@ -67,7 +67,8 @@ code { font-size: 12.5px; }
   main { max-width: none; padding: 0; }
   nav.toc { display: none; }
   h2 { break-after: avoid; }
-  section, table, .chart, .tiles, .verdict { break-inside: avoid; }
+  .chart, .tiles, .verdict, .columns > div { break-inside: avoid; }
+  thead { display: table-header-group; }
   tr { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
   .verdict, .tile, th { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
