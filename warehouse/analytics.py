@@ -24,7 +24,7 @@ import pandas as pd
 
 from runai_extract.core.errors import ConfigError, StorageError
 from runai_extract.core.settings import load_settings
-from runai_extract.core.times import format_utc
+from runai_extract.core.times import format_utc, parse_time
 from warehouse.connection import LOCK_WAIT_S
 from warehouse.query import _check_read_only, _first_line, _open_for_query
 
@@ -177,8 +177,6 @@ class Ledger:
 def to_utc(value: TimeLike, what: str) -> datetime:
     """A date (midnight UTC), an aware datetime, or ISO text, as an aware UTC datetime."""
     if isinstance(value, str):
-        from runai_extract.core.times import parse_time
-
         return parse_time(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:

@@ -98,22 +98,22 @@ def figure(
     metric: str,
     key: str | None = None,
     *,
-    decimals: int = 1,
     tag: str = "span",
     cls: str = "num",
 ) -> str:
-    """A number as an element carrying its exact value: ``<span data-metric=.. data-value=..>1,234.5</span>``."""
-    shown = f"{value:,}" if isinstance(value, int) else f"{float(value):,.{decimals}f}"
+    """A number as an element carrying its exact value: ``<span data-metric=.. data-value=..>1,234.5</span>``.
+
+    Integers are shown whole; other figures (hours, minutes) to one decimal.
+    """
+    shown = f"{value:,}" if isinstance(value, int) else f"{float(value):,.1f}"
     key_attr = f' data-key="{esc(key)}"' if key is not None else ""
     return f'<{tag} class="{cls}" data-metric="{esc(metric)}"{key_attr} data-value="{_exact(value)}">{shown}</{tag}>'
 
 
-def _table(head: Sequence[tuple[str, bool]], rows: Iterable[str], cls: str = "") -> str:
+def _table(head: Sequence[tuple[str, bool]], rows: Iterable[str]) -> str:
     """``head``: (title, numeric) per column; ``rows``: the <tr> elements, already built."""
     ths = "".join(f'<th class="num">{esc(t)}</th>' if num else f"<th>{esc(t)}</th>" for t, num in head)
-    body = "".join(rows)
-    class_attr = f' class="{cls}"' if cls else ""
-    return f"<table{class_attr}><thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
