@@ -6,7 +6,8 @@ fake on a free loopback port, points the ``runai_default`` Connection at it, and
 ``dag.test()``: the audit DAG three times (the first run catches up the simulated history, the
 second and the rerun of the same interval add nothing), then the org-unit DAG and the workload
 DAG twice (the rerun adds nothing), shows compliance and GPU-usage views side by side, and ends
-by verifying every hash chain and a compliance export bundle of the last full day. ``dag.test`` does not raise when a task fails, so the
+by verifying every hash chain and a compliance export bundle of the last full day, and writing
+the HTML report of the simulated days (report.html in the ledger home). ``dag.test`` does not raise when a task fails, so the
 run state is checked explicitly.
 """
 
@@ -66,6 +67,7 @@ def main() -> int:
         print_demo_report,
         print_maintenance,
         recheck_last_day,
+        write_demo_report,
     )
 
     days = int(os.environ.get("DEMO_DAYS", "3"))
@@ -114,7 +116,9 @@ def main() -> int:
         print_maintenance(run.get_task_instance("maintain_lake").xcom_pull(task_ids="maintain_lake"))
     settings = demo_settings(HOME, "http://127.0.0.1")
     print_demo_report(settings)
-    return 0 if export_and_verify(settings) else 1
+    clean = export_and_verify(settings)
+    write_demo_report(settings, days)
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

@@ -236,7 +236,7 @@ def runai_compliance_export() -> None:
 
 @dag(
     dag_id=EXPORT_MONTHLY_DAG_ID,
-    description="Monthly compliance bundle of the previous month -> lake/exports/compliance/monthly/<YYYY-MM>/",
+    description="Monthly compliance bundle + report.html of the previous month -> lake/exports/compliance/monthly/<YYYY-MM>/",
     schedule=CronDataIntervalTimetable("0 6 1 * *", timezone="UTC"),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
@@ -253,13 +253,23 @@ def runai_compliance_export_monthly() -> None:
         from datetime import UTC, datetime
 
         from runai_extract.compliance.export import scheduled_bundle
+        from runai_extract.ledger.manifests import SIGNING_KEY_ENV, signing_key
+        from runai_extract.report.render import render_report
 
         if data_interval_start is None or data_interval_end is None:  # manual run: the last full month
             now = datetime.now(UTC)
             data_interval_end = pendulum.datetime(now.year, now.month, 1, tz="UTC")
             data_interval_start = data_interval_end.subtract(months=1)
-        start, end = data_interval_start.in_timezone("UTC"), data_interval_end.in_timezone("UTC")
-        return scheduled_bundle(_settings_from_airflow(), start, end, f"monthly/{start:%Y-%m}")
+        # Whole calendar months: the cron fires at 06:00 on the 1st, the period starts at midnight.
+        first, after = data_interval_start.in_timezone("UTC"), data_interval_end.in_timezone("UTC")
+        start = pendulum.datetime(first.year, first.month, 1, tz="UTC")
+        end = pendulum.datetime(after.year, after.month, 1, tz="UTC")
+        settings = _settings_from_airflow()
+        page = render_report(
+            settings, start, end, key=signing_key(SIGNING_KEY_ENV)
+        ).html  # the month at a glance
+        attachments = {"report.html": page}
+        return scheduled_bundle(settings, start, end, f"monthly/{start:%Y-%m}", attachments=attachments)
 
     export_month()
 

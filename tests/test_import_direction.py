@@ -5,7 +5,7 @@ packages of the same layer never import each other):
 
     6  runai_extract.cli
     5  runai_extract.stream_runner
-    4  runai_extract.audit, runai_extract.usage, runai_extract.compliance
+    4  runai_extract.audit, runai_extract.usage, runai_extract.compliance, runai_extract.report
     3  runai_extract.api, runai_extract.ledger
     2  warehouse
     1  transforms
@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "runai_extract.audit": 4,
     "runai_extract.usage": 4,
     "runai_extract.compliance": 4,
+    "runai_extract.report": 4,
     "runai_extract.api": 3,
     "runai_extract.ledger": 3,
     "warehouse": 2,

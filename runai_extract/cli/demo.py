@@ -2,7 +2,8 @@
 
 Two drivers share this module: ``runai-ledger demo`` syncs through the library directly (no
 Airflow), and ``make demo`` (dags/demo_airflow.py) runs the Airflow DAG. Both end with
-:func:`print_demo_report`, which reads only the warehouse views, exactly as a user would.
+:func:`print_demo_report`, which reads only the warehouse views, exactly as a user would, and
+:func:`write_demo_report`, the HTML page of the simulated days.
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ def run_cli_demo(home: Path, *, days: int, seed: int) -> None:
         print_maintenance(maintain(Lake(settings.lake_uri)).to_dict(), console)
         ensure_views(settings.warehouse_path, Lake(settings.lake_uri))
     print_demo_report(settings, console)
-    if not export_and_verify(settings, console):
+    clean = export_and_verify(settings, console)
+    write_demo_report(settings, days, console)
+    if not clean:
         raise LedgerError("the demo's lake or export bundle did not verify; see above")
 
 
@@ -192,6 +195,26 @@ def export_and_verify(settings: Settings, console: Console | None = None) -> boo
     )
     out.print(f"check it without the ledger: cd {bundle.location} && sha256sum -c SHA256SUMS")
     return clean
+
+
+def write_demo_report(settings: Settings, days: int, console: Console | None = None) -> Path:
+    """The last step: the HTML report of the simulated days (and today), written into the ledger home."""
+    from runai_extract.cli.report import summary
+    from runai_extract.report.render import render_report, write_page
+
+    out = console or wide_console()
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = today - timedelta(days=days), today + timedelta(days=1)
+    path = settings.home / "report.html"
+    out.rule(f"runai-ledger report --start {start:%Y-%m-%d} --end {end:%Y-%m-%d} --out {path}")
+    rendered = render_report(settings, start, end)
+    write_page(path, rendered.html)
+    out.print(
+        f"{summary(rendered.data)}; {len(rendered.html) / 1024:,.0f} KiB in {rendered.seconds:.1f} s",
+        highlight=False,
+    )
+    out.print(f"open it in a browser: file://{path}", highlight=False, soft_wrap=True)
+    return path
 
 
 def print_demo_report(settings: Settings, console: Console | None = None) -> None:

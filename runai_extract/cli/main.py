@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from runai_extract.cli.compliance import register as register_compliance
+from runai_extract.cli.report import register as register_report
 from runai_extract.core.errors import ConfigError, LedgerError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 register_compliance(app)  # verify, export compliance (runai_extract/cli_compliance.py)
+register_report(app)  # report: the period's HTML page (runai_extract/cli/report.py)
 
 STREAMS = ("audit", "workloads", "org", "usage", "all")  # usage = org + workloads; all = audit + usage
 

@@ -15,7 +15,9 @@ A period that is not completely ingested is exported with that said loudly, or r
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,13 +77,23 @@ def compliance_views() -> list[str]:
     return sorted(p.stem for p in EXPORT_SQL_DIR.glob("compliance_*.sql"))
 
 
-def export_compliance(settings: Settings, request: ExportRequest, out: Lake, prefix: str = "") -> Bundle:
+def export_compliance(
+    settings: Settings,
+    request: ExportRequest,
+    out: Lake,
+    prefix: str = "",
+    attachments: Mapping[str, bytes] | None = None,
+) -> Bundle:
     """Cut a bundle of ``request`` from the warehouse into ``out`` under ``prefix``.
 
+    ``attachments`` (file name -> bytes, e.g. the period's HTML report) are written beside the
+    view files, listed in manifest.json and covered by SHA256SUMS like them; they must be as
+    deterministic as the views for the bundle to stay byte-identical.
     Raises IncompletePeriodError (nothing written) when the period is not complete and
-    ``request.refuse_incomplete`` is set; ConfigError for a bad format, view or period.
+    ``request.refuse_incomplete`` is set; ConfigError for a bad format, view, period or attachment name.
     """
     views = _check(request)
+    extra = _check_attachments(attachments or {}, {bundle_file_name(v, request.fmt) for v in views})
     lake = Lake(settings.lake_uri)
     ensure_views(settings.warehouse_path, lake)
     con = open_warehouse(settings.warehouse_path, read_only=True)
@@ -119,6 +131,12 @@ def export_compliance(settings: Settings, request: ExportRequest, out: Lake, pre
         "code_version": code_version(),
         "schema_version": SCHEMA_VERSION,
     }
+    if extra:
+        doc["attachments"] = [
+            {"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            for name, data in sorted(extra.items())
+        ]
+        files.update(extra)
     files[MANIFEST] = manifest_bytes(doc)
     _refuse_foreign_files(out, prefix, set(files) | {SUMS})
     for name, data in sorted(files.items()):
@@ -175,6 +193,22 @@ def _check(request: ExportRequest) -> list[str]:
     return sorted(set(request.views)) if request.views else known
 
 
+def _check_attachments(attachments: Mapping[str, bytes], view_files: set[str]) -> dict[str, bytes]:
+    """Plain file names that collide with nothing the bundle writes itself."""
+    for name in attachments:
+        if (
+            not name
+            or "/" in name
+            or "\\" in name
+            or name.startswith(".")
+            or name in view_files | {MANIFEST, SUMS}
+        ):
+            raise ConfigError(
+                f"attachment name {name!r} must be a plain file name not used by the bundle itself"
+            )
+    return dict(attachments)
+
+
 def _refuse_foreign_files(out: Lake, prefix: str, ours: set[str]) -> None:
     """An output directory may hold only an earlier bundle's files, never anything of someone else's."""
     existing = (
@@ -191,7 +225,12 @@ def _refuse_foreign_files(out: Lake, prefix: str, ours: set[str]) -> None:
 
 
 def scheduled_bundle(
-    settings: Settings, start: datetime, end: datetime, label: str, fmt: str = "parquet"
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    label: str,
+    fmt: str = "parquet",
+    attachments: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """A scheduled bundle in the lake (exports/compliance/<label>/): re-cut until its period is complete.
 
@@ -204,5 +243,5 @@ def scheduled_bundle(
     stored = lake.read_bytes(prefix + MANIFEST)
     if stored is not None and orjson.loads(stored).get("coverage", {}).get("status") == "complete":
         return {"bundle": lake.location(prefix.rstrip("/")), "skipped": "already complete"}
-    bundle = export_compliance(settings, ExportRequest(start, end, fmt), lake, prefix)
+    bundle = export_compliance(settings, ExportRequest(start, end, fmt), lake, prefix, attachments)
     return {"bundle": bundle.location, "rows": bundle.rows, "coverage": bundle.manifest["coverage"]["status"]}

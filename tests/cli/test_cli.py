@@ -49,7 +49,7 @@ def free_port() -> int:
 def test_help_lists_the_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("sync", "backfill", "recheck", "status", "query", "fake-server", "demo"):
+    for command in ("sync", "backfill", "recheck", "status", "query", "fake-server", "demo", "report"):
         assert command in result.stdout
 
 

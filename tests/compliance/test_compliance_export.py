@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -151,3 +152,26 @@ def test_a_damaged_lake_file_stops_the_export_before_anything_is_written(
     assert code == 1
     assert victim.name in text  # named by the view build or by the export query, whichever reads it first
     assert not (tmp_path / "b").exists()
+
+
+def test_an_attachment_is_listed_and_checksummed_and_a_clashing_name_is_refused(
+    ledger: Settings, tmp_path: Path
+) -> None:
+    from runai_extract.compliance.bundles import verify_bundle
+    from runai_extract.compliance.export import ExportRequest, export_compliance
+    from runai_extract.core.errors import ConfigError
+    from transforms.storage import Lake
+
+    request = ExportRequest(SEALED_DAY, SEALED_DAY + timedelta(days=1), "csv")
+    page = b"<!DOCTYPE html><p>the day at a glance</p>\n"
+    bundle = export_compliance(ledger, request, Lake(str(tmp_path / "b")), attachments={"report.html": page})
+    assert bundle.manifest["attachments"] == [
+        {"file": "report.html", "bytes": len(page), "sha256": hashlib.sha256(page).hexdigest()}
+    ]
+    assert (tmp_path / "b" / "report.html").read_bytes() == page
+    assert "  report.html\n" in (tmp_path / "b" / "SHA256SUMS").read_text()
+    assert verify_bundle(Lake(str(tmp_path / "b"))) == []
+    for name in ("manifest.json", "compliance_sign_ins.csv", "../report.html", ".hidden"):
+        with pytest.raises(ConfigError, match="must be a plain file name"):
+            export_compliance(ledger, request, Lake(str(tmp_path / "c")), attachments={name: page})
+    assert not (tmp_path / "c").exists()
