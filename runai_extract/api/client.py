@@ -11,6 +11,13 @@ What is retried, and why:
 - transport trouble (connect errors, timeouts, resets, protocol errors);
 - a 200 whose body is not JSON: proxies and gateways answer HTML error pages with 200.
 Everything else (400, 403, 404, ...) fails at once: retrying a wrong request does not fix it.
+
+First contact is different. Until the control plane has answered once, a refused connection, an
+unknown host or a certificate we do not trust means the address or the trust store is wrong, not
+that the server is busy: one quick retry, then a ConfigError that names the URL. Callers make that
+first contact with :meth:`RunaiClient.connect` in their own thread before starting workers, so a
+typo'd port costs a second, not eight backed-off attempts per slice. A 403 on the first data call
+means the application lacks a role: an AuthError, said once.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from runai_extract.api.auth import DEFAULT_REFRESH_MARGIN, TOKEN_PATH, TokenAuth
 from runai_extract.core.errors import (
     ApiContractError,
     ApiError,
+    AuthError,
+    ConfigError,
     FatalApiError,
     RetriableApiError,
     RetriesExhaustedError,
@@ -57,6 +66,10 @@ _RETRY_ERRORS = (
     httpx.ProxyError,
     httpx.DecodingError,
 )
+# Failing to connect at all, as opposed to a connection cut or stalled once established.
+_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+FIRST_CONTACT_ATTEMPTS = 2  # one attempt plus one quick retry (a listener restarting, a DNS blip)
+FIRST_CONTACT_PAUSE = 0.5  # seconds; no backoff: nothing has answered yet that could be overloaded
 _MESSAGE_LIMIT = 300
 _WARN_FROM_ATTEMPT = 3
 
@@ -222,13 +235,27 @@ class RunaiClient:
         self._clock = clock
         self._redact = Redactor([settings.client_secret])
         self._base_url = settings.base_url
+        self._client_id = settings.client_id
         self._server_time: datetime | None = None
+        # Set by the first HTTP answer of any kind: from then on the address and TLS are known good
+        # and connection trouble is transient. _data_answered: the first 2xx of a data request.
+        self._answered = threading.Event()
+        self._data_answered = threading.Event()
         self._http = _build_http(settings, transport, self._count_request, self._count_response)
         self._auth = TokenAuth(settings, self._post_token, clock=clock, refresh_margin=token_refresh_margin)
 
     def get_json(self, path: str, params: Mapping[str, str | int]) -> Any:
         """GET ``path`` (relative to the base URL) and return the parsed JSON body."""
         return self._call("GET", path, params=params, body=None, auth=self._auth)
+
+    def connect(self) -> None:
+        """Make first contact now, in the calling thread: fetch the token (kept for later requests).
+
+        Call it before starting worker threads, so a wrong address, an untrusted certificate or
+        rejected credentials fail once, in a second or two, instead of once per worker after each
+        has retried with backoff.
+        """
+        self._auth.current_token()
 
     def close(self) -> None:
         self._http.close()
@@ -264,7 +291,11 @@ class RunaiClient:
                 return self._attempt(request, target, auth)
             except _Transient as fault:
                 last = fault.error
-                if attempt < self._policy.max_attempts:
+                if self._is_first_contact_failure(last):
+                    if attempt >= FIRST_CONTACT_ATTEMPTS:
+                        raise self._unreachable(last) from last
+                    self._pause(target, attempt, last, first_contact=True)
+                elif attempt < self._policy.max_attempts:
                     self._pause(target, attempt, last)
         assert last is not None  # max_attempts >= 1 is validated by Settings
         raise self._give_up(target, last) from last
@@ -282,7 +313,14 @@ class RunaiClient:
             raise _Transient(RetriableApiError(detail, status=status, url=target, retry_after=retry_after))
         if not 200 <= status < 300:
             message = f"{target} failed with HTTP {status}: {self._server_message(response)}"
+            if status == 403 and auth is not None and not self._data_answered.is_set():
+                raise AuthError(
+                    f"{message}; the token was accepted but the application {self._client_id} may not "
+                    "read this: give its role access to it"
+                )
             raise FatalApiError(message, status=status, url=target)
+        if auth is not None:
+            self._data_answered.set()
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -294,20 +332,33 @@ class RunaiClient:
         """Map an httpx transport error: transient ones are retried, the rest are fatal."""
         detail = self._clean(f"{type(exc).__name__}: {exc}")
         if _is_tls_verification_failure(exc):
-            return FatalApiError(
+            message = (
                 f"{target}: TLS certificate verification failed ({detail}); install the CA certificate, "
-                "or set RUNAI_VERIFY_TLS=false only for a test tenant",
-                url=target,
+                "or set RUNAI_VERIFY_TLS=false only for a test tenant"
             )
+            # Before any answer it is the configuration (the trust store or the URL); later, a
+            # certificate changed under a running sync, which no retry fixes either.
+            return FatalApiError(message, url=target) if self._answered.is_set() else ConfigError(message)
         if isinstance(exc, _RETRY_ERRORS):
             error = RetriableApiError(detail, url=target)
             error.__cause__ = exc
             return _Transient(error)
         return FatalApiError(f"{target}: {detail}", url=target)
 
-    def _pause(self, target: str, attempt: int, error: ApiError) -> None:
+    def _is_first_contact_failure(self, error: ApiError) -> bool:
+        """A failure to connect at all, before the control plane ever answered."""
+        return not self._answered.is_set() and isinstance(error.__cause__, _CONNECT_ERRORS)
+
+    def _unreachable(self, last: ApiError) -> ConfigError:
+        return ConfigError(
+            f"cannot reach the control plane at {self._base_url} ({last}; tried {FIRST_CONTACT_ATTEMPTS} "
+            "times): check RUNAI_BASE_URL (--base-url) and that the host is reachable from here"
+        )
+
+    def _pause(self, target: str, attempt: int, error: ApiError, *, first_contact: bool = False) -> None:
         retry_after = error.retry_after if isinstance(error, RetriableApiError) else None
-        wait = self._policy.wait(attempt, retry_after, self._rng)
+        wait = FIRST_CONTACT_PAUSE if first_contact else self._policy.wait(attempt, retry_after, self._rng)
+        attempts = FIRST_CONTACT_ATTEMPTS if first_contact else self._policy.max_attempts
         # One or two failures are routine on a busy control plane; from the third on it is worth
         # seeing at the default level, since the backoff starts to add up.
         level = logging.WARNING if attempt >= _WARN_FROM_ATTEMPT else logging.INFO
@@ -317,7 +368,7 @@ class RunaiClient:
             target,
             error,
             attempt,
-            self._policy.max_attempts,
+            attempts,
             wait,
         )
         self.stats.add("retries")
@@ -376,6 +427,7 @@ class RunaiClient:
         return self._server_time
 
     def _count_response(self, response: httpx.Response) -> None:
+        self._answered.set()
         stamp = response.headers.get("Date")
         if stamp:
             # A garbled Date header is not worth failing a request over.

@@ -164,6 +164,7 @@ def run_slices(
     if slices:
         lake.remove_stale_temporaries(AUDIT_EVENTS_DIR)
         with RunaiClient(require_api(settings), transport=transport) as client:
+            client.connect()  # first contact here, once: a wrong URL fails before any slice starts
             runner = ingest
             finished: list[SliceResult] = []  # every slice that completed, in any order
 
