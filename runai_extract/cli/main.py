@@ -18,6 +18,7 @@ import typer
 
 from runai_extract.cli.compliance import register as register_compliance
 from runai_extract.core.errors import ConfigError, LedgerError
+from runai_extract.core.third_party_warnings import silence_known_noise
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -385,6 +386,7 @@ def _refresh_views(settings: Settings) -> None:
 
 def main() -> None:
     """Console entry point: one clear line and a non-zero exit for expected failures."""
+    silence_known_noise()
     try:
         app()
     except ConfigError as exc:
