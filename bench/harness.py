@@ -32,6 +32,7 @@ class Run:
     seconds: float
     peak_rss: int  # bytes
     stdout: str
+    cpu_seconds: float = 0.0  # user + system time of the child: steadier than wall on a shared machine
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -51,7 +52,8 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:5])} failed:\n{err.read().decode()[-2000:]}")
-        return Run(seconds, usage.ru_maxrss * 1024, out.read().decode())
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(seconds, usage.ru_maxrss * 1024, out.read().decode(), cpu)
 
 
 def free_port() -> int:

@@ -276,8 +276,8 @@ def query(
     home: HomeOpt = None,
 ) -> None:
     """Run read-only SQL against the warehouse (it never blocks a running sync)."""
+    from warehouse.query import fetch_rows, render_rows
     from warehouse.query import list_views as views_of
-    from warehouse.query import render, run_query
 
     settings = _settings(home)
     if not settings.warehouse_path.exists():
@@ -290,7 +290,7 @@ def query(
         raise ConfigError('give a SQL query, e.g. runai-ledger query "select count(*) from audit_events"')
     if fmt not in ("table", "csv", "json"):
         raise ConfigError(f"--format must be table, csv or json (got {fmt!r})")
-    render(run_query(settings.warehouse_path, sql), fmt, sys.stdout)  # type: ignore[arg-type]
+    render_rows(fetch_rows(settings.warehouse_path, sql), fmt, sys.stdout)  # type: ignore[arg-type]
 
 
 @app.command("fake-server")
