@@ -70,12 +70,17 @@ class Fake:
 
 
 @contextmanager
-def fake_server(rows: int, latency: float = 0.0) -> Iterator[Fake]:
-    """`runai-ledger fake-server` preloaded with ``rows`` audit rows, stopped on exit."""
+def fake_server(rows: int, latency: float = 0.0, *, pre_encode: bool = False) -> Iterator[Fake]:
+    """`runai-ledger fake-server` preloaded with ``rows`` audit rows, stopped on exit.
+
+    ``pre_encode``: each page is encoded once and served from memory after, so a warmed-up
+    fake costs (almost) no CPU per page, like a control plane on its own machines.
+    """
     days = max(1, rows // EVENTS_PER_DAY)
     port = free_port()
     cmd = [PY, "-m", "runai_extract.cli", "fake-server", "--port", str(port), "--days", str(days)]
     cmd += ["--events-per-day", str(rows // days), "--latency", str(latency)]
+    cmd += ["--pre-encode"] if pre_encode else []
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""

@@ -23,6 +23,7 @@ means the application lacks a role: an AuthError, said once.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import random
 import re
@@ -30,6 +31,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -86,33 +88,39 @@ class RequestStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(self.FIELDS, 0)
-        self._local = threading.local()  # the same counts, per thread (see thread_snapshot)
+        # The same counts per thread, carried into the page-ahead requests a thread starts
+        # (RunaiClient.prefetch_json runs them in the starting thread's context): thread_snapshot.
+        self._mine: contextvars.ContextVar[dict[str, int]] = contextvars.ContextVar("request_counts")
 
     def add(self, name: str, amount: int = 1) -> None:
         if name not in self._counts:
             raise KeyError(f"unknown counter {name!r}")
+        mine = self.thread_counts()
         with self._lock:
             self._counts[name] += amount
-        mine = self._thread_counts()
-        mine[name] += amount
+            mine[name] += amount
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
 
     def thread_snapshot(self) -> dict[str, int]:
-        """The counts of requests made by the calling thread only.
+        """The counts of requests made by the calling thread and the pages it had fetched ahead.
 
         Slices run on worker threads sharing one client; a slice charges itself with the
         difference of two of these snapshots, so concurrent slices never count each other's
-        requests (every request, retry and token refresh happens in the thread that needed it).
+        requests (every request, retry and token refresh is counted for the thread that needed it).
         """
-        return dict(self._thread_counts())
+        mine = self.thread_counts()
+        with self._lock:
+            return dict(mine)
 
-    def _thread_counts(self) -> dict[str, int]:
-        counts: dict[str, int] | None = getattr(self._local, "counts", None)
+    def thread_counts(self) -> dict[str, int]:
+        """The calling context's live counts, created on first use (before any context is copied)."""
+        counts = self._mine.get(None)
         if counts is None:
-            counts = self._local.counts = dict.fromkeys(self.FIELDS, 0)
+            counts = dict.fromkeys(self.FIELDS, 0)
+            self._mine.set(counts)
         return counts
 
     @property
@@ -243,6 +251,14 @@ class RunaiClient:
         self._data_answered = threading.Event()
         self._http = _build_http(settings, transport, self._count_request, self._count_response)
         self._auth = TokenAuth(settings, self._post_token, clock=clock, refresh_margin=token_refresh_margin)
+        # One limit for every data request of this client: parallel slices, their pages fetched
+        # ahead, workload details. Token requests do not take a slot (a thread holding one may
+        # need a token), and nobody waits on another request while holding one, so no deadlock.
+        self._slots = threading.BoundedSemaphore(settings.concurrency)
+        self._ahead_pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self.page_ahead = settings.concurrency if settings.concurrency > 1 else 0
+        """How many pages a paginator may have in flight ahead of the one it reads (0: serial)."""
 
     def get_json(self, path: str, params: Mapping[str, str | int]) -> Any:
         """GET ``path`` (relative to the base URL) and return the parsed JSON body."""
@@ -257,7 +273,28 @@ class RunaiClient:
         """
         self._auth.current_token()
 
+    def prefetch_json(self, path: str, params: Mapping[str, str | int]) -> Future[Any]:
+        """Start ``get_json`` on the client's pool and return its future (paging ahead).
+
+        The request is counted for the calling thread (see RequestStats.thread_snapshot) and
+        waits for a slot like any data request, so paging ahead never exceeds the concurrency.
+        """
+        self.stats.thread_counts()  # create the caller's counts before its context is copied
+        context = contextvars.copy_context()
+        return self._pool().submit(context.run, self.get_json, path, params)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._ahead_pool is None:
+                workers = max(1, self.page_ahead)
+                self._ahead_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-page")
+            return self._ahead_pool
+
     def close(self) -> None:
+        with self._pool_lock:
+            pool, self._ahead_pool = self._ahead_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
     def __enter__(self) -> RunaiClient:
@@ -302,7 +339,11 @@ class RunaiClient:
 
     def _attempt(self, request: httpx.Request, target: str, auth: httpx.Auth | None) -> Any:
         try:
-            response = self._http.send(request, auth=auth)
+            if auth is None:
+                response = self._http.send(request)
+            else:
+                with self._slots:
+                    response = self._http.send(request, auth=auth)
         except httpx.RequestError as exc:
             self.stats.add("transport_errors")
             raise self._transport_failure(exc, target) from exc

@@ -327,6 +327,9 @@ def fake_server(
     bad_record_rate: Annotated[
         float, typer.Option(help="Fraction of rows served as corrupt variants.")
     ] = 0.0,
+    pre_encode: Annotated[
+        bool, typer.Option(help="Encode each audit page once and serve it from memory after (bench).")
+    ] = False,
 ) -> None:
     """Serve the fake Run:ai control plane on 127.0.0.1 until interrupted."""
     from runai_extract.fake import FakeConfig, FaultConfig, serve_forever
@@ -354,14 +357,18 @@ def fake_server(
         )
     except ValueError as exc:
         raise ConfigError(f"fake-server: {exc}") from exc
-    config = FakeConfig(
-        seed=seed,
-        days=days,
-        events_per_day=events_per_day,
-        client_id=client_id,
-        client_secret=client_secret,
-        faults=faults,
-    )
+    try:
+        config = FakeConfig(
+            seed=seed,
+            days=days,
+            events_per_day=events_per_day,
+            client_id=client_id,
+            client_secret=client_secret,
+            faults=faults,
+            pre_encode=pre_encode,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"fake-server: {exc}") from exc
     serve_forever(config, "127.0.0.1", port)
 
 
