@@ -32,6 +32,7 @@ class Run:
     seconds: float
     peak_rss: int  # bytes
     stdout: str
+    cpu_seconds: float = 0.0  # user + system time of the child: steadier than wall on a shared machine
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -51,7 +52,8 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:5])} failed:\n{err.read().decode()[-2000:]}")
-        return Run(seconds, usage.ru_maxrss * 1024, out.read().decode())
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(seconds, usage.ru_maxrss * 1024, out.read().decode(), cpu)
 
 
 def free_port() -> int:
@@ -68,12 +70,17 @@ class Fake:
 
 
 @contextmanager
-def fake_server(rows: int, latency: float = 0.0) -> Iterator[Fake]:
-    """`runai-ledger fake-server` preloaded with ``rows`` audit rows, stopped on exit."""
+def fake_server(rows: int, latency: float = 0.0, *, pre_encode: bool = False) -> Iterator[Fake]:
+    """`runai-ledger fake-server` preloaded with ``rows`` audit rows, stopped on exit.
+
+    ``pre_encode``: each page is encoded once and served from memory after, so a warmed-up
+    fake costs (almost) no CPU per page, like a control plane on its own machines.
+    """
     days = max(1, rows // EVENTS_PER_DAY)
     port = free_port()
     cmd = [PY, "-m", "runai_extract.cli", "fake-server", "--port", str(port), "--days", str(days)]
     cmd += ["--events-per-day", str(rows // days), "--latency", str(latency)]
+    cmd += ["--pre-encode"] if pre_encode else []
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""

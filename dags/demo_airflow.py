@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,9 +38,17 @@ def _airflow_env() -> None:
 
 
 def _quiet_warnings() -> None:
-    """Airflow 3.3's own import-time warnings are noise in a demo; they are covered in docs/airflow3.md."""
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
-    warnings.filterwarnings("ignore", message="GitWildMatchPattern", category=DeprecationWarning)
+    """Third-party warnings are noise in a demo (docs/airflow3.md).
+
+    Silenced before importing Airflow (the import itself warns about starlette's test client) and
+    again after it (the import puts its own filter in front of ours; see silence_known_noise).
+    """
+    from runai_extract.core.third_party_warnings import silence_known_noise
+
+    silence_known_noise()
+    import airflow  # noqa: F401
+
+    silence_known_noise()
 
 
 def _describe(label: str, state: str, summary: dict[str, object] | None) -> str:

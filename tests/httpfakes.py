@@ -96,6 +96,23 @@ class FixedJitter(random.Random):
         return b if self._high else a
 
 
+class CountingTransport(httpx.HTTPTransport):
+    """httpx's real network transport, counting the requests it was asked to send.
+
+    For loopback tests of connection failures, where no server sees the attempts to count them.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.sent += 1
+        return super().handle_request(request)
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> httpx.Response:
     return httpx.Response(status, json={"code": status, "message": message}, headers=headers)
 

@@ -4,16 +4,12 @@ The warehouse file holds definitions only (views, two macros, two small bookkeep
 rows stay in the lake. That keeps the file tiny, rebuildable at any time, and safe to open from any
 working directory with a stock DuckDB client (the views use absolute lake paths).
 
-    build_views(path, lake)   apply warehouse/sql/** in one transaction
-    ensure_views(path, lake)  the same, only when the lake or the SQL changed (after every sync)
-    run_query(path, sql, params, limit=)   one read-only SELECT -> pyarrow.Table
-    render(table, fmt, out)   table | csv | json (JSON Lines)
-    list_views(path)          names, descriptions and columns, for `query --list`
+    warehouse.build:  build_views(path, lake) applies warehouse/sql/** in one transaction;
+                      ensure_views(path, lake) only when the lake or the SQL changed
+    warehouse.query:  run_query(path, sql, params, limit=) -> pyarrow.Table; fetch_rows (plain
+                      rows, no pyarrow); render / render_rows: table | csv | json (JSON Lines);
+                      list_views(path) for `query --list`
+
+Import from the modules: this package re-exports nothing, so `runai-ledger query` does not pay
+for the build's imports (pyarrow, the lake) on every call.
 """
-
-from __future__ import annotations
-
-from warehouse.build import BuildReport, build_views, ensure_views
-from warehouse.query import ViewInfo, list_views, render, run_query
-
-__all__ = ["BuildReport", "ViewInfo", "build_views", "ensure_views", "list_views", "render", "run_query"]

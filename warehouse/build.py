@@ -42,7 +42,7 @@ from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
 from transforms.tables import Tables
 from warehouse import pseudonyms
-from warehouse.connection import LOCK_WAIT_S, open_warehouse
+from warehouse.connection import LOCK_WAIT_S, STORAGE_VERSION, open_warehouse, readable_by_duckdb1
 from warehouse.models import (
     SOURCES,
     SQL_DIR,
@@ -64,8 +64,9 @@ log = logging.getLogger(__name__)
 
 META_TABLE = "_ledger_meta"
 OBJECTS_TABLE = "_ledger_objects"
-# Bumped when the meta tables or the way statements are generated change, to force a rebuild.
-_BUILD_FORMAT = 1
+# Bumped when the meta tables, the way statements are generated or the file's storage format
+# change, to force a rebuild (2: files in DuckDB 1.x's format, see connection.STORAGE_VERSION).
+_BUILD_FORMAT = 2
 
 
 # -- planning and applying -------------------------------------------------------------------------
@@ -295,7 +296,7 @@ def _pseudonyms_stale(warehouse_path: Path, lock_wait: float, key: Secret | None
 
 def _apply(plan: BuildPlan, warehouse_path: Path, lock_wait: float, key: Secret | None = None) -> None:
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = open_warehouse(warehouse_path, read_only=False, lock_wait=lock_wait)
+    con = _open_for_build(warehouse_path, lock_wait)
     try:
         previous = _stored_objects(con)
         con.begin()
@@ -312,6 +313,24 @@ def _apply(plan: BuildPlan, warehouse_path: Path, lock_wait: float, key: Secret 
             raise
     finally:
         con.close()
+
+
+def _open_for_build(warehouse_path: Path, lock_wait: float) -> duckdb.DuckDBPyConnection:
+    """Open the file for a build, first replacing one that DuckDB 1.x clients cannot read.
+
+    A file written by an earlier version of ours is in DuckDB 2.0's own format; everything in it
+    is rebuilt by this build (views, macros, the pseudonym table from the lake and the key), so
+    the file is recreated rather than converted. Readers that still hold the old file keep
+    reading it until they close it.
+    """
+    con = open_warehouse(warehouse_path, read_only=False, lock_wait=lock_wait)
+    if readable_by_duckdb1(con):
+        return con
+    log.info("recreating %s in storage format %s for DuckDB 1.x clients", warehouse_path, STORAGE_VERSION)
+    con.close()
+    for path in (warehouse_path, warehouse_path.with_name(warehouse_path.name + ".wal")):
+        path.unlink(missing_ok=True)
+    return open_warehouse(warehouse_path, read_only=False, lock_wait=lock_wait)
 
 
 def _execute_model(con: duckdb.DuckDBPyConnection, model: SqlModel, statement: str) -> None:

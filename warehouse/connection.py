@@ -19,6 +19,12 @@ from runai_extract.core.errors import StorageError
 LOCK_WAIT_S = 2.0
 _LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
 
+# The storage format a new warehouse file is written in. DuckDB 2.0 writes format 69 by default,
+# which DuckDB 1.x clients (the PyPI duckdb-cli 1.5.6, DBeaver's driver) refuse to open ("we can
+# only read versions between 64 and 68"). The file holds view definitions and two small tables,
+# so nothing is lost by the older format. docs/duckdb2.md.
+STORAGE_VERSION = "v1.5.0"
+
 
 def open_warehouse(
     path: Path, *, read_only: bool, lock_wait: float = LOCK_WAIT_S
@@ -32,7 +38,11 @@ def open_warehouse(
     deadline = time.monotonic() + lock_wait
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            # The setting only decides the format of a file this call creates; see storage_version.
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {} if read_only else {"storage_compatibility_version": STORAGE_VERSION}
+            )
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if not _is_lock_conflict(exc):
                 raise StorageError(f"cannot open the warehouse {path}: {exc}") from exc
@@ -43,6 +53,22 @@ def open_warehouse(
         # TIMESTAMPTZ values render in the session zone; the ledger is UTC end to end.
         con.execute("SET TimeZone = 'UTC'")
         return con
+
+
+def storage_version(con: duckdb.DuckDBPyConnection) -> str:
+    """The storage format the open database file was created in, e.g. ``v1.5.0+``.
+
+    A file's format is fixed at creation: opening an existing file with another
+    ``storage_compatibility_version`` does not convert it.
+    """
+    rows = con.sql(
+        "SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return str(rows[0][0]) if rows and rows[0][0] is not None else ""
+
+
+def readable_by_duckdb1(con: duckdb.DuckDBPyConnection) -> bool:
+    return storage_version(con).removesuffix("+") == STORAGE_VERSION
 
 
 def _is_lock_conflict(exc: duckdb.IOException) -> bool:

@@ -5,6 +5,10 @@ side by side and none can take the write lock a view build needs. DuckDB still l
 connection ``COPY ... TO`` a file or ``ATTACH`` another database, so the statement itself is also
 checked: exactly one SELECT (or EXPLAIN) statement, anything else fails with "query is read-only".
 
+pyarrow is imported only where an Arrow table is asked for (``run_query``, ``render``): the
+CLI's ``query`` goes through ``fetch_rows``, which takes DuckDB's own Python values, because
+importing pyarrow costs more than the rest of a small query (docs/performance.md, start-up).
+
 Output formats, all with timestamps as ISO-8601 UTC (``2025-06-02T00:00:00.000000Z``):
 - ``table``: a rich table for a terminal; cell text is never read as rich markup.
 - ``csv``: RFC 4180 (header row, CRLF line ends, minimal quoting); NULL is an empty field; maps,
@@ -20,19 +24,21 @@ import base64
 import csv
 import json
 import math
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from runai_extract.core.errors import ConfigError, StorageError
 from warehouse.connection import LOCK_WAIT_S, open_warehouse
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 OutputFormat = Literal["table", "csv", "json"]
 
@@ -68,6 +74,54 @@ def query_connection(
             if limit is not None:
                 relation = relation.limit(limit)
             return relation.to_arrow_table()
+        except duckdb.IOException as exc:
+            raise StorageError(f"query could not read the lake: {_first_line(exc)}") from exc
+        except duckdb.Error as exc:
+            raise ConfigError(f"query failed: {_first_line(exc)}") from exc
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A query result as plain, JSON-ready rows (what every output format renders)."""
+
+    names: list[str]
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> Rows:
+        return cls(_unique_names(table.column_names), list(iter_plain_rows(table)))
+
+
+# DuckDB's Python value for an INTERVAL is a timedelta that has folded months into days; Arrow
+# keeps the months, so results with intervals take the Arrow path to render the same.
+_ARROW_ONLY_TYPES = ("INTERVAL",)
+
+
+def fetch_rows(
+    warehouse_path: Path,
+    sql: str,
+    params: Sequence[Any] | None = None,
+    *,
+    limit: int | None = None,
+    lock_wait: float = LOCK_WAIT_S,
+) -> Rows:
+    """Like :func:`run_query`, as plain rows read without pyarrow (the fast path for the CLI)."""
+    if limit is not None and limit < 0:
+        raise ConfigError(f"limit must be zero or positive (got {limit})")
+    con = _open_for_query(warehouse_path, lock_wait)
+    try:
+        _check_read_only(con, sql)
+        try:
+            relation = con.sql(sql, params=list(params) if params is not None else None)
+            if limit is not None:
+                relation = relation.limit(limit)
+            if any(str(t).startswith(_ARROW_ONLY_TYPES) for t in relation.types):
+                return Rows.from_arrow(relation.to_arrow_table())
+            names = _unique_names(relation.columns)
+            rows = [dict(zip(names, map(_plain_value, row), strict=True)) for row in relation.fetchall()]
+            return Rows(names, rows)
         except duckdb.IOException as exc:
             raise StorageError(f"query could not read the lake: {_first_line(exc)}") from exc
         except duckdb.Error as exc:
@@ -173,39 +227,45 @@ def list_views(warehouse_path: Path, *, lock_wait: float = LOCK_WAIT_S) -> list[
 # -- rendering -------------------------------------------------------------------------------------
 def render(table: pa.Table, fmt: OutputFormat, out: TextIO) -> None:
     """Write ``table`` to ``out`` as a terminal table, RFC 4180 CSV, or JSON Lines."""
+    render_rows(Rows.from_arrow(table), fmt, out)
+
+
+def render_rows(result: Rows, fmt: OutputFormat, out: TextIO) -> None:
+    """Write plain rows (from :func:`fetch_rows`) as a terminal table, RFC 4180 CSV, or JSON Lines."""
     if fmt == "table":
-        _render_table(table, out)
+        _render_table(result, out)
     elif fmt == "csv":
-        _render_csv(table, out)
+        _render_csv(result, out)
     elif fmt == "json":
-        _render_json(table, out)
+        _render_json(result, out)
     else:
         raise ConfigError(f"unknown output format {fmt!r}: use table, csv or json")
 
 
-def _render_json(table: pa.Table, out: TextIO) -> None:
-    for row in iter_plain_rows(table):
+def _render_json(result: Rows, out: TextIO) -> None:
+    for row in result.rows:
         out.write(json.dumps(row, ensure_ascii=False, allow_nan=False))
         out.write("\n")
 
 
-def _render_csv(table: pa.Table, out: TextIO) -> None:
+def _render_csv(result: Rows, out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(table.column_names)
-    for row in iter_plain_rows(table):
+    writer.writerow(result.names)
+    for row in result.rows:
         writer.writerow([_cell_text(value) for value in row.values()])
 
 
-def _render_table(table: pa.Table, out: TextIO) -> None:
+def _render_table(result: Rows, out: TextIO) -> None:
     # rich is imported here so that csv/json output never pays for it.
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    grid = Table(show_lines=False, caption=f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}")
-    for name in table.column_names:
+    count = len(result.rows)
+    grid = Table(show_lines=False, caption=f"{count} row{'s' if count != 1 else ''}")
+    for name in result.names:
         grid.add_column(Text(name), overflow="fold")
-    for row in iter_plain_rows(table):
+    for row in result.rows:
         grid.add_row(*[Text("NULL", style="dim") if v is None else Text(_cell_text(v)) for v in row.values()])
     console = Console(file=out, highlight=False, soft_wrap=False)
     if not console.is_terminal:
@@ -248,6 +308,9 @@ def _unique_names(names: Sequence[str]) -> list[str]:
 
 
 def _plain_column(column: pa.ChunkedArray) -> list[Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     dtype = column.type
     if pa.types.is_timestamp(dtype) and dtype.unit == "ns":
         # Python datetimes hold microseconds; ISO output has microseconds everywhere anyway.
@@ -258,8 +321,12 @@ def _plain_column(column: pa.ChunkedArray) -> list[Any]:
 
 def _plain(value: Any, dtype: pa.DataType) -> Any:
     """One Python value from pyarrow, as a JSON-ready value; ``dtype`` guides nested types."""
+    import pyarrow as pa
+
     if value is None:
         return None
+    if isinstance(value, pa.MonthDayNano):
+        return f"P{value.months}M{value.days}DT{value.nanoseconds / 1e9:g}S"
     if pa.types.is_map(dtype):
         return {str(k): _plain(v, dtype.item_type) for k, v in value}
     if pa.types.is_struct(dtype):
@@ -287,6 +354,18 @@ def _plain_scalar(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
-    if isinstance(value, pa.MonthDayNano):
-        return f"P{value.months}M{value.days}DT{value.nanoseconds / 1e9:g}S"
+    if isinstance(value, uuid.UUID):
+        return str(value)
     return value
+
+
+def _plain_value(value: Any) -> Any:
+    """One Python value from DuckDB, as a JSON-ready value (the same as :func:`_plain` gives).
+
+    DuckDB hands MAPs and STRUCTs over as dicts and LISTs as lists, so nesting needs no types.
+    """
+    if isinstance(value, dict):
+        return {str(k): _plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_value(v) for v in value]
+    return None if value is None else _plain_scalar(value)

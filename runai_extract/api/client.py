@@ -11,11 +11,19 @@ What is retried, and why:
 - transport trouble (connect errors, timeouts, resets, protocol errors);
 - a 200 whose body is not JSON: proxies and gateways answer HTML error pages with 200.
 Everything else (400, 403, 404, ...) fails at once: retrying a wrong request does not fix it.
+
+First contact is different. Until the control plane has answered once, a refused connection, an
+unknown host or a certificate we do not trust means the address or the trust store is wrong, not
+that the server is busy: one quick retry, then a ConfigError that names the URL. Callers make that
+first contact with :meth:`RunaiClient.connect` in their own thread before starting workers, so a
+typo'd port costs a second, not eight backed-off attempts per slice. A 403 on the first data call
+means the application lacks a role: an AuthError, said once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import random
 import re
@@ -23,6 +31,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -38,6 +47,8 @@ from runai_extract.api.auth import DEFAULT_REFRESH_MARGIN, TOKEN_PATH, TokenAuth
 from runai_extract.core.errors import (
     ApiContractError,
     ApiError,
+    AuthError,
+    ConfigError,
     FatalApiError,
     RetriableApiError,
     RetriesExhaustedError,
@@ -57,6 +68,10 @@ _RETRY_ERRORS = (
     httpx.ProxyError,
     httpx.DecodingError,
 )
+# Failing to connect at all, as opposed to a connection cut or stalled once established.
+_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+FIRST_CONTACT_ATTEMPTS = 2  # one attempt plus one quick retry (a listener restarting, a DNS blip)
+FIRST_CONTACT_PAUSE = 0.5  # seconds; no backoff: nothing has answered yet that could be overloaded
 _MESSAGE_LIMIT = 300
 _WARN_FROM_ATTEMPT = 3
 
@@ -73,33 +88,39 @@ class RequestStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(self.FIELDS, 0)
-        self._local = threading.local()  # the same counts, per thread (see thread_snapshot)
+        # The same counts per thread, carried into the page-ahead requests a thread starts
+        # (RunaiClient.prefetch_json runs them in the starting thread's context): thread_snapshot.
+        self._mine: contextvars.ContextVar[dict[str, int]] = contextvars.ContextVar("request_counts")
 
     def add(self, name: str, amount: int = 1) -> None:
         if name not in self._counts:
             raise KeyError(f"unknown counter {name!r}")
+        mine = self.thread_counts()
         with self._lock:
             self._counts[name] += amount
-        mine = self._thread_counts()
-        mine[name] += amount
+            mine[name] += amount
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
 
     def thread_snapshot(self) -> dict[str, int]:
-        """The counts of requests made by the calling thread only.
+        """The counts of requests made by the calling thread and the pages it had fetched ahead.
 
         Slices run on worker threads sharing one client; a slice charges itself with the
         difference of two of these snapshots, so concurrent slices never count each other's
-        requests (every request, retry and token refresh happens in the thread that needed it).
+        requests (every request, retry and token refresh is counted for the thread that needed it).
         """
-        return dict(self._thread_counts())
+        mine = self.thread_counts()
+        with self._lock:
+            return dict(mine)
 
-    def _thread_counts(self) -> dict[str, int]:
-        counts: dict[str, int] | None = getattr(self._local, "counts", None)
+    def thread_counts(self) -> dict[str, int]:
+        """The calling context's live counts, created on first use (before any context is copied)."""
+        counts = self._mine.get(None)
         if counts is None:
-            counts = self._local.counts = dict.fromkeys(self.FIELDS, 0)
+            counts = dict.fromkeys(self.FIELDS, 0)
+            self._mine.set(counts)
         return counts
 
     @property
@@ -222,15 +243,58 @@ class RunaiClient:
         self._clock = clock
         self._redact = Redactor([settings.client_secret])
         self._base_url = settings.base_url
+        self._client_id = settings.client_id
         self._server_time: datetime | None = None
+        # Set by the first HTTP answer of any kind: from then on the address and TLS are known good
+        # and connection trouble is transient. _data_answered: the first 2xx of a data request.
+        self._answered = threading.Event()
+        self._data_answered = threading.Event()
         self._http = _build_http(settings, transport, self._count_request, self._count_response)
         self._auth = TokenAuth(settings, self._post_token, clock=clock, refresh_margin=token_refresh_margin)
+        # One limit for every data request of this client: parallel slices, their pages fetched
+        # ahead, workload details. Token requests do not take a slot (a thread holding one may
+        # need a token), and nobody waits on another request while holding one, so no deadlock.
+        self._slots = threading.BoundedSemaphore(settings.concurrency)
+        self._ahead_pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self.page_ahead = settings.concurrency if settings.concurrency > 1 else 0
+        """How many pages a paginator may have in flight ahead of the one it reads (0: serial)."""
 
     def get_json(self, path: str, params: Mapping[str, str | int]) -> Any:
         """GET ``path`` (relative to the base URL) and return the parsed JSON body."""
         return self._call("GET", path, params=params, body=None, auth=self._auth)
 
+    def connect(self) -> None:
+        """Make first contact now, in the calling thread: fetch the token (kept for later requests).
+
+        Call it before starting worker threads, so a wrong address, an untrusted certificate or
+        rejected credentials fail once, in a second or two, instead of once per worker after each
+        has retried with backoff.
+        """
+        self._auth.current_token()
+
+    def prefetch_json(self, path: str, params: Mapping[str, str | int]) -> Future[Any]:
+        """Start ``get_json`` on the client's pool and return its future (paging ahead).
+
+        The request is counted for the calling thread (see RequestStats.thread_snapshot) and
+        waits for a slot like any data request, so paging ahead never exceeds the concurrency.
+        """
+        self.stats.thread_counts()  # create the caller's counts before its context is copied
+        context = contextvars.copy_context()
+        return self._pool().submit(context.run, self.get_json, path, params)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._ahead_pool is None:
+                workers = max(1, self.page_ahead)
+                self._ahead_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-page")
+            return self._ahead_pool
+
     def close(self) -> None:
+        with self._pool_lock:
+            pool, self._ahead_pool = self._ahead_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
     def __enter__(self) -> RunaiClient:
@@ -264,14 +328,22 @@ class RunaiClient:
                 return self._attempt(request, target, auth)
             except _Transient as fault:
                 last = fault.error
-                if attempt < self._policy.max_attempts:
+                if self._is_first_contact_failure(last):
+                    if attempt >= FIRST_CONTACT_ATTEMPTS:
+                        raise self._unreachable(last) from last
+                    self._pause(target, attempt, last, first_contact=True)
+                elif attempt < self._policy.max_attempts:
                     self._pause(target, attempt, last)
         assert last is not None  # max_attempts >= 1 is validated by Settings
         raise self._give_up(target, last) from last
 
     def _attempt(self, request: httpx.Request, target: str, auth: httpx.Auth | None) -> Any:
         try:
-            response = self._http.send(request, auth=auth)
+            if auth is None:
+                response = self._http.send(request)
+            else:
+                with self._slots:
+                    response = self._http.send(request, auth=auth)
         except httpx.RequestError as exc:
             self.stats.add("transport_errors")
             raise self._transport_failure(exc, target) from exc
@@ -282,7 +354,14 @@ class RunaiClient:
             raise _Transient(RetriableApiError(detail, status=status, url=target, retry_after=retry_after))
         if not 200 <= status < 300:
             message = f"{target} failed with HTTP {status}: {self._server_message(response)}"
+            if status == 403 and auth is not None and not self._data_answered.is_set():
+                raise AuthError(
+                    f"{message}; the token was accepted but the application {self._client_id} may not "
+                    "read this: give its role access to it"
+                )
             raise FatalApiError(message, status=status, url=target)
+        if auth is not None:
+            self._data_answered.set()
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -294,20 +373,33 @@ class RunaiClient:
         """Map an httpx transport error: transient ones are retried, the rest are fatal."""
         detail = self._clean(f"{type(exc).__name__}: {exc}")
         if _is_tls_verification_failure(exc):
-            return FatalApiError(
+            message = (
                 f"{target}: TLS certificate verification failed ({detail}); install the CA certificate, "
-                "or set RUNAI_VERIFY_TLS=false only for a test tenant",
-                url=target,
+                "or set RUNAI_VERIFY_TLS=false only for a test tenant"
             )
+            # Before any answer it is the configuration (the trust store or the URL); later, a
+            # certificate changed under a running sync, which no retry fixes either.
+            return FatalApiError(message, url=target) if self._answered.is_set() else ConfigError(message)
         if isinstance(exc, _RETRY_ERRORS):
             error = RetriableApiError(detail, url=target)
             error.__cause__ = exc
             return _Transient(error)
         return FatalApiError(f"{target}: {detail}", url=target)
 
-    def _pause(self, target: str, attempt: int, error: ApiError) -> None:
+    def _is_first_contact_failure(self, error: ApiError) -> bool:
+        """A failure to connect at all, before the control plane ever answered."""
+        return not self._answered.is_set() and isinstance(error.__cause__, _CONNECT_ERRORS)
+
+    def _unreachable(self, last: ApiError) -> ConfigError:
+        return ConfigError(
+            f"cannot reach the control plane at {self._base_url} ({last}; tried {FIRST_CONTACT_ATTEMPTS} "
+            "times): check RUNAI_BASE_URL (--base-url) and that the host is reachable from here"
+        )
+
+    def _pause(self, target: str, attempt: int, error: ApiError, *, first_contact: bool = False) -> None:
         retry_after = error.retry_after if isinstance(error, RetriableApiError) else None
-        wait = self._policy.wait(attempt, retry_after, self._rng)
+        wait = FIRST_CONTACT_PAUSE if first_contact else self._policy.wait(attempt, retry_after, self._rng)
+        attempts = FIRST_CONTACT_ATTEMPTS if first_contact else self._policy.max_attempts
         # One or two failures are routine on a busy control plane; from the third on it is worth
         # seeing at the default level, since the backoff starts to add up.
         level = logging.WARNING if attempt >= _WARN_FROM_ATTEMPT else logging.INFO
@@ -317,7 +409,7 @@ class RunaiClient:
             target,
             error,
             attempt,
-            self._policy.max_attempts,
+            attempts,
             wait,
         )
         self.stats.add("retries")
@@ -376,6 +468,7 @@ class RunaiClient:
         return self._server_time
 
     def _count_response(self, response: httpx.Response) -> None:
+        self._answered.set()
         stamp = response.headers.get("Date")
         if stamp:
             # A garbled Date header is not worth failing a request over.

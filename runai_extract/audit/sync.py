@@ -145,16 +145,21 @@ def run_slices(
         tables = Tables(lake)
         store = StateStore(lake)
         with RunaiClient(require_api(settings), transport=transport) as client:
+            client.connect()  # first contact here, once: a wrong URL fails before any slice starts
             stage = partial(_stage, client, tables, run_id, settings.page_size, sink)
             # Slices are paged concurrently but committed here strictly in window order; a failed
-            # slice raises at its position, so the watermark never moves over a gap.
-            for _, staged in in_order(slices, stage, settings.concurrency):
-                _commit_one(tables, store, staged, run_id, mode, settings.page_size, after_commit)
-                summary.slices.append(staged.result)
-                if staged.result.status in ("committed", "mismatch"):
-                    after = store.read(STREAM)
-                    summary.watermark_after = after.watermark if after else summary.watermark_after
-                sink.slice_done(staged.result)
+            # slice raises at its position (after every earlier one was committed, and stopping
+            # slices not started yet), so the watermark never moves over a gap.
+            try:
+                for _, staged in in_order(slices, stage, settings.concurrency):
+                    _commit_one(tables, staged, run_id, mode, settings.page_size, after_commit)
+                    summary.slices.append(staged.result)
+                    if staged.result.status in ("committed", "mismatch"):
+                        after = store.read(STREAM)
+                        summary.watermark_after = after.watermark if after else summary.watermark_after
+                    sink.slice_done(staged.result)
+            except _SliceFailed as failed:
+                _commit_one(tables, failed.staged, run_id, mode, settings.page_size, after_commit)  # raises
         manifest_pending(lake, run_id)  # this run's records, quarantine and reconciliation rows
     summary.seconds = time.monotonic() - started
     if summary.drift():
@@ -163,15 +168,25 @@ def run_slices(
     return summary
 
 
+class _SliceFailed(Exception):
+    """Carries a failed slice from its worker to the committing thread, which records it and re-raises."""
+
+    def __init__(self, staged: StagedSlice) -> None:
+        super().__init__(str(staged.error))
+        self.staged = staged
+
+
 def _stage(
     client: RunaiClient, tables: Tables, run_id: str, page_size: int, sink: Progress, piece: Window
 ) -> StagedSlice:
-    return stage_slice(client, tables, piece, run_id, page_size, sink)
+    staged = stage_slice(client, tables, piece, run_id, page_size, sink)
+    if staged.error is not None:
+        raise _SliceFailed(staged) from staged.error  # stops slices not started yet
+    return staged
 
 
 def _commit_one(
     tables: Tables,
-    store: StateStore,
     staged: StagedSlice,
     run_id: str,
     mode: Mode,
@@ -189,7 +204,7 @@ def _commit_one(
         if done.commit is not None:
             record_audit_window(tables.lake, STREAM, result, run_id, page_size, done.commit)
         if done.watermark_moved:
-            store.mirror(STREAM, staged.piece.end, run_id)
+            StateStore(tables.lake).mirror(STREAM, staged.piece.end, run_id)
     except Exception as exc:
         result.status, result.error = "failed", result.error or str(exc)
         raise

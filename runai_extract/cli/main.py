@@ -19,6 +19,7 @@ import typer
 from runai_extract.cli.compliance import register as register_compliance
 from runai_extract.cli.report import register as register_report
 from runai_extract.core.errors import ConfigError, LedgerError
+from runai_extract.core.third_party_warnings import silence_known_noise
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -319,8 +320,8 @@ def query(
     home: HomeOpt = None,
 ) -> None:
     """Run read-only SQL against the warehouse (it never blocks a running sync)."""
+    from warehouse.query import fetch_rows, render_rows
     from warehouse.query import list_views as views_of
-    from warehouse.query import render, run_query
 
     settings = _settings(home)
     moment = _time(as_of, "--as-of")
@@ -329,7 +330,7 @@ def query(
             raise ConfigError("give a SQL query to run as of that time")
         from transforms.storage import Lake
         from warehouse.build import views_as_of
-        from warehouse.query import query_connection
+        from warehouse.query import query_connection, render
 
         con = views_as_of(Lake(settings.lake_uri), moment)
         render(query_connection(con, sql), fmt, sys.stdout)  # type: ignore[arg-type]
@@ -344,7 +345,7 @@ def query(
         raise ConfigError('give a SQL query, e.g. runai-ledger query "select count(*) from audit_events"')
     if fmt not in ("table", "csv", "json"):
         raise ConfigError(f"--format must be table, csv or json (got {fmt!r})")
-    render(run_query(settings.warehouse_path, sql), fmt, sys.stdout)  # type: ignore[arg-type]
+    render_rows(fetch_rows(settings.warehouse_path, sql), fmt, sys.stdout)  # type: ignore[arg-type]
 
 
 @app.command("fake-server")
@@ -381,6 +382,9 @@ def fake_server(
     bad_record_rate: Annotated[
         float, typer.Option(help="Fraction of rows served as corrupt variants.")
     ] = 0.0,
+    pre_encode: Annotated[
+        bool, typer.Option(help="Encode each audit page once and serve it from memory after (bench).")
+    ] = False,
 ) -> None:
     """Serve the fake Run:ai control plane on 127.0.0.1 until interrupted."""
     from runai_extract.fake import FakeConfig, FaultConfig, serve_forever
@@ -408,14 +412,18 @@ def fake_server(
         )
     except ValueError as exc:
         raise ConfigError(f"fake-server: {exc}") from exc
-    config = FakeConfig(
-        seed=seed,
-        days=days,
-        events_per_day=events_per_day,
-        client_id=client_id,
-        client_secret=client_secret,
-        faults=faults,
-    )
+    try:
+        config = FakeConfig(
+            seed=seed,
+            days=days,
+            events_per_day=events_per_day,
+            client_id=client_id,
+            client_secret=client_secret,
+            faults=faults,
+            pre_encode=pre_encode,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"fake-server: {exc}") from exc
     serve_forever(config, "127.0.0.1", port)
 
 
@@ -440,6 +448,7 @@ def _refresh_views(settings: Settings) -> None:
 
 def main() -> None:
     """Console entry point: one clear line and a non-zero exit for expected failures."""
+    silence_known_noise()
     try:
         app()
     except ConfigError as exc:

@@ -7,13 +7,13 @@ parameters), so it works even before the warehouse views exist.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runai_extract.audit.recheck import RecheckSummary
 from runai_extract.core.errors import StorageError
 from runai_extract.core.settings import Settings
 from runai_extract.core.times import format_utc
@@ -24,6 +24,11 @@ from runai_extract.ledger.watermarks import StateStore
 from transforms.catalog import INGEST_RUNS_TABLE, QUARANTINE_TABLE
 from transforms.storage import Lake
 from transforms.tables import Tables, TableSpec
+
+if TYPE_CHECKING:
+    # A type only: importing the recheck pulls in the whole audit pipeline (httpx, the writer),
+    # which `status` never uses and would pay for at every start (docs/performance.md).
+    from runai_extract.audit.recheck import RecheckSummary
 
 STREAMS = ("audit", "org", "workloads")  # usage streams: the watermark is the server time of the last run
 

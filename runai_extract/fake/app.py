@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from runai_extract.fake.faults import PROXY_PAGE, FaultInjector
-from runai_extract.fake.filters import parse_audit_query
+from runai_extract.fake.filters import AuditQuery, parse_audit_query
 from runai_extract.fake.problems import ApiProblem
 from runai_extract.fake.requestlog import RequestLog, RequestLogMiddleware
 from runai_extract.fake.simdate import SimulatedDateMiddleware
@@ -49,6 +49,8 @@ class FakeApi:
         self.issuer = issuer
         self.faults = faults
         self.log = log
+        # FakeConfig.pre_encode: audit pages by query (paging included), encoded once.
+        self._encoded: dict[AuditQuery, bytes] | None = {} if simulator.config.pre_encode else None
 
     def asgi_app(self) -> Starlette:
         return Starlette(
@@ -84,7 +86,7 @@ class FakeApi:
         query = parse_audit_query(request.query_params.multi_items())
         # Off the event loop: a filtered sort over a million rows takes a moment, and the
         # loop must keep answering token requests and timing other requests' latency.
-        body = await run_in_threadpool(self.simulator.page_json, query)
+        body = await self._audit_page(query)
         if query.offset == 0:
             # Offset drift: new rows land in this window after its first page went out.
             self.simulator.drift(query, self.faults.drift_rows_for(query.window))
@@ -94,6 +96,15 @@ class FakeApi:
         if spoiled == "truncated":
             return Response(body[: len(body) // 2], media_type=JSON)
         return Response(body, media_type=JSON)
+
+    async def _audit_page(self, query: AuditQuery) -> bytes:
+        cached = None if self._encoded is None else self._encoded.get(query)
+        if cached is not None:
+            return cached
+        body = await run_in_threadpool(self.simulator.page_json, query)
+        if self._encoded is not None:
+            self._encoded[query] = body
+        return body
 
     async def data(self, request: Request, render: Render) -> Response:
         """A data route other than the audit log (workloads, lookups): same faults, auth, spoiling."""

@@ -104,6 +104,7 @@ def sync_org(settings: Settings, *, transport: httpx.BaseTransport | None = None
     summary.since = state.watermark - settings.overlap if state else None
     with RunaiClient(require_api(settings), transport=transport) as client:
         before = client.stats.snapshot()
+        client.connect()  # a wrong URL or credentials fail here once, not once per kind
         for name, kind in sorted(ORG_KINDS.items()):
             summary.kinds[name] = _sync_kind(lake, client, kind, summary, settings.page_size)
         record = SliceResult(started_at, started_at)

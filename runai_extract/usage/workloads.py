@@ -154,6 +154,7 @@ def sync_workloads(
     with RunaiClient(require_api(settings), transport=transport) as client:
         before = client.stats.snapshot()
         try:
+            client.connect()  # first contact before the detail pool starts its threads
             _run(settings, lake, client, summary, record)
         except Exception as exc:
             summary.status, summary.error = "failed", str(exc)

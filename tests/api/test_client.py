@@ -11,9 +11,17 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from runai_extract.api.client import Redactor, RequestStats, RetryPolicy, redact
+from runai_extract.api.client import (
+    FIRST_CONTACT_ATTEMPTS,
+    FIRST_CONTACT_PAUSE,
+    Redactor,
+    RequestStats,
+    RetryPolicy,
+    redact,
+)
 from runai_extract.core.errors import (
     ApiContractError,
+    AuthError,
     ConfigError,
     FatalApiError,
     RetriableApiError,
@@ -205,9 +213,12 @@ def test_persistent_non_json_200_is_a_contract_error(fake: FakeControlPlane) -> 
 )
 def test_other_4xx_are_fatal_at_once(fake: FakeControlPlane, status: int, message: str) -> None:
     sleep = SleepRecorder()
-    fake.faults.append(error_response(status, message))
-    with fake.client(sleep=sleep) as client, pytest.raises(FatalApiError) as raised:
-        client.get_json(AUDIT_PATH, PARAMS)
+    with fake.client(sleep=sleep) as client:
+        client.get_json(AUDIT_PATH, PARAMS)  # past first contact: a 403 here is not "no role"
+        fake.requests.clear()
+        fake.faults.append(error_response(status, message))
+        with pytest.raises(FatalApiError) as raised:
+            client.get_json(AUDIT_PATH, PARAMS)
     assert type(raised.value) is FatalApiError
     assert raised.value.status == status
     assert message in str(raised.value) and AUDIT_PATH in str(raised.value)
@@ -215,10 +226,10 @@ def test_other_4xx_are_fatal_at_once(fake: FakeControlPlane, status: int, messag
 
 
 def test_error_without_json_body_shows_a_short_excerpt(fake: FakeControlPlane) -> None:
-    fake.faults.append(httpx.Response(403, text="Forbidden\n" + "x" * 5000))
+    fake.faults.append(httpx.Response(404, text="Not Found\n" + "x" * 5000))
     with fake.client() as client, pytest.raises(FatalApiError) as raised:
         client.get_json(AUDIT_PATH, PARAMS)
-    assert "Forbidden" in str(raised.value) and len(str(raised.value)) < 500 and "\n" not in str(raised.value)
+    assert "Not Found" in str(raised.value) and len(str(raised.value)) < 500 and "\n" not in str(raised.value)
 
 
 def test_redirects_are_not_followed(fake: FakeControlPlane) -> None:
@@ -228,16 +239,28 @@ def test_redirects_are_not_followed(fake: FakeControlPlane) -> None:
     assert len(fake.requests) == 2  # one token, one data request; nothing sent to elsewhere
 
 
-def test_tls_verification_failure_is_fatal_with_a_hint(fake: FakeControlPlane) -> None:
+def _tls_failure() -> httpx.ConnectError:
     try:
         raise ssl.SSLCertVerificationError("certificate verify failed: self-signed certificate")
     except ssl.SSLError as cause:
         error = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]")
         error.__cause__ = cause
-    fake.token_faults.append(error)
+    return error
+
+
+def test_tls_failure_on_first_contact_is_a_config_error_at_once(fake: FakeControlPlane) -> None:
+    sleep = SleepRecorder()
+    fake.token_faults.append(_tls_failure())
+    with fake.client(sleep=sleep) as client, pytest.raises(ConfigError, match="RUNAI_VERIFY_TLS"):
+        client.connect()
+    assert len(fake.requests) == 1 and sleep.calls == []
+
+
+def test_tls_failure_after_first_contact_is_fatal_with_a_hint(fake: FakeControlPlane) -> None:
+    fake.faults.append(_tls_failure())
     with fake.client() as client, pytest.raises(FatalApiError, match="RUNAI_VERIFY_TLS"):
         client.get_json(AUDIT_PATH, PARAMS)
-    assert len(fake.requests) == 1
+    assert len(fake.requests) == 2  # the token, then the one data request: never retried
 
 
 def test_tls_verification_is_on_by_default() -> None:
@@ -307,14 +330,68 @@ def test_retries_are_logged_with_status_attempt_and_wait(
     assert "HTTP 503" in message and "attempt 1 of 4" in message and "3.00 s" in message
 
 
-def test_unreachable_host_is_named_in_the_error(fake: FakeControlPlane) -> None:
-    fake.token_faults.extend([httpx.ConnectError("[Errno 111] Connection refused")] * 4)
-    with fake.client() as client, pytest.raises(RetriesExhaustedError) as raised:
-        client.get_json(AUDIT_PATH, PARAMS)
-    assert str(raised.value).startswith(
-        "POST https://acme.run.ai/api/v1/token: still failing after 4 attempts"
+@pytest.mark.parametrize(
+    "fault",
+    [
+        httpx.ConnectError("[Errno 111] Connection refused"),
+        httpx.ConnectError("[Errno -2] Name or service not known"),
+        httpx.ConnectTimeout("timed out"),
+    ],
+    ids=["refused", "unknown-host", "connect-timeout"],
+)
+def test_unreachable_on_first_contact_fails_after_one_quick_retry(
+    fake: FakeControlPlane, fault: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    sleep = SleepRecorder()
+    fake.token_faults.extend([fault] * 8)
+    with fake.client(sleep=sleep) as client, pytest.raises(ConfigError) as raised:
+        client.connect()
+    assert len(fake.token_requests()) == FIRST_CONTACT_ATTEMPTS == 2
+    assert sleep.calls == [FIRST_CONTACT_PAUSE]  # one short pause, no backoff
+    message = str(raised.value)
+    assert message.startswith("cannot reach the control plane at https://acme.run.ai")
+    assert str(fault) in message and "RUNAI_BASE_URL" in message
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_first_contact_quick_retry_can_succeed(fake: FakeControlPlane) -> None:
+    sleep = SleepRecorder()
+    fake.token_faults.append(httpx.ConnectError("[Errno 111] Connection refused"))
+    with fake.client(sleep=sleep) as client:
+        client.connect()
+        assert client.get_json(AUDIT_PATH, PARAMS) == OK_BODY
+    assert sleep.calls == [FIRST_CONTACT_PAUSE] and len(fake.token_requests()) == 2
+
+
+def test_connect_errors_after_first_contact_get_the_full_retry_policy(fake: FakeControlPlane) -> None:
+    sleep = SleepRecorder()
+    with fake.client(sleep=sleep) as client:
+        client.connect()
+        fake.faults.extend([httpx.ConnectError("[Errno 111] Connection refused")] * 4)
+        with pytest.raises(RetriesExhaustedError, match="still failing after 4 attempts"):
+            client.get_json(AUDIT_PATH, PARAMS)
+    assert len(fake.data_requests()) == 4 and len(sleep.calls) == 3
+
+
+def test_an_answer_of_any_status_ends_first_contact(fake: FakeControlPlane) -> None:
+    """A 503 proves the address is right: a refused connection after it is a restart, retried."""
+    fake.token_faults.extend(
+        [error_response(503, "starting up")] + [httpx.ConnectError("[Errno 111] Connection refused")] * 2
     )
-    assert "Connection refused" in str(raised.value)
+    with fake.client() as client:
+        client.connect()
+        assert client.stats.token_requests == 4 and client.stats.retries == 3
+
+
+def test_403_on_the_first_data_call_is_an_auth_error(fake: FakeControlPlane) -> None:
+    sleep = SleepRecorder()
+    fake.faults.append(error_response(403, "You do not have sufficient permissions."))
+    with fake.client(sleep=sleep) as client, pytest.raises(AuthError) as raised:
+        client.get_json(AUDIT_PATH, PARAMS)
+    message = str(raised.value)
+    assert "HTTP 403" in message and AUDIT_PATH in message and "svc-ingest" in message
+    assert "sufficient permissions" in message
+    assert len(fake.data_requests()) == 1 and sleep.calls == []
 
 
 def test_stats_snapshot_and_counting(fake: FakeControlPlane) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
 
 from runai_extract.api.client import RunaiClient
 from runai_extract.api.endpoints import AUDIT_LOG, ENDPOINTS, Endpoint
 from runai_extract.api.pagination import OffsetPaginator, Page, audit_pages
-from runai_extract.core.errors import ApiContractError, ConfigError
-from tests.httpfakes import AUDIT_PATH, FakeClock, FakeControlPlane, audit_record, paged_route
+from runai_extract.core.errors import ApiContractError, ConfigError, FatalApiError
+from tests.httpfakes import AUDIT_PATH, FakeClock, FakeControlPlane, audit_record, make_settings, paged_route
 
 START = datetime(2025, 6, 2, 8, tzinfo=UTC)
 END = datetime(2025, 6, 2, 9, tzinfo=UTC)
@@ -151,7 +155,21 @@ def test_loop_guard_server_ignores_offset(fake: FakeControlPlane, client: RunaiC
     fake.routes[AUDIT_PATH] = lambda params: {"total": 5000, "next": 1000, "audit_logs": rows}
     with pytest.raises(ApiContractError, match="server ignored offset: page at offset 1000 repeats offset 0"):
         _audit(client)
-    assert len(fake.data_requests()) == 2
+    # Some of pages 3-5 may have been requested ahead (total 5000) before page 2 was seen to
+    # repeat page 1; none twice, none past the total, and not one more after the guard tripped.
+    sent = sorted(map(int, _sent(fake, "offset")))
+    assert sent[:2] == [0, 1000] and set(sent) <= {0, 1000, 2000, 3000, 4000} and len(set(sent)) == len(sent)
+
+
+def test_loop_guard_server_ignores_offset_serial(fake: FakeControlPlane) -> None:
+    rows = _records(1000)
+    fake.routes[AUDIT_PATH] = lambda params: {"total": 5000, "next": 1000, "audit_logs": rows}
+    with (
+        fake.client(make_settings(concurrency=1)) as serial,
+        pytest.raises(ApiContractError, match="repeats"),
+    ):
+        _audit(serial)
+    assert _sent(fake, "offset") == ["0", "1000"]
 
 
 def test_loop_guard_repeats_without_next_or_ids(fake: FakeControlPlane) -> None:
@@ -321,3 +339,100 @@ def test_endpoint_registry() -> None:
         == AUDIT_LOG
     )
     assert list(ENDPOINTS) == sorted(ENDPOINTS)
+
+
+# -- paging ahead ---------------------------------------------------------------------------------
+class _InFlight:
+    """Wraps a route: answers after ``delay`` seconds and records the most requests at once."""
+
+    def __init__(self, route: Any, delay: float = 0.05) -> None:
+        self._route, self._delay = route, delay
+        self._lock = threading.Lock()
+        self.now = self.peak = 0
+
+    def __call__(self, params: dict[str, str]) -> Any:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            time.sleep(self._delay)
+            return self._route(params)
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+def test_pages_are_fetched_ahead_and_yielded_in_offset_order(fake: FakeControlPlane) -> None:
+    rows = _records(8500)
+    route = _InFlight(paged_route(rows))
+    fake.routes[AUDIT_PATH] = route
+    with fake.client(make_settings(concurrency=4)) as client:
+        pages = _audit(client)
+    assert [p.offset for p in pages] == [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000]
+    assert [item["id"] for p in pages for item in p.items] == [r["id"] for r in rows]
+    assert 2 <= route.peak <= 4  # ahead, within the client's concurrency
+    assert sorted(map(int, _sent(fake, "offset"))) == [p.offset for p in pages]  # each page once
+
+
+def test_page_ahead_and_parallel_callers_share_one_limit(fake: FakeControlPlane) -> None:
+    route = _InFlight(paged_route(_records(6000)))
+    fake.routes[AUDIT_PATH] = route
+    with fake.client(make_settings(concurrency=3)) as client, ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: len(_audit(client)), range(3)))
+    assert results == [6, 6, 6]
+    assert route.peak == 3  # three paginators, each paging ahead: never more than 3 requests at once
+
+
+def test_serial_client_pages_one_request_at_a_time(fake: FakeControlPlane) -> None:
+    route = _InFlight(paged_route(_records(3500)), delay=0.01)
+    fake.routes[AUDIT_PATH] = route
+    with fake.client(make_settings(concurrency=1)) as client:
+        assert [p.offset for p in _audit(client)] == [0, 1000, 2000, 3000]
+    assert route.peak == 1 and _sent(fake, "offset") == ["0", "1000", "2000", "3000"]
+
+
+def test_a_server_capping_pages_drops_the_plan_and_loses_nothing(fake: FakeControlPlane) -> None:
+    rows = _records(2600)
+    fake.routes[AUDIT_PATH] = paged_route(rows, server_cap=400)
+    with fake.client(make_settings(concurrency=4)) as client:
+        pages = _audit(client)
+    assert [item["id"] for p in pages for item in p.items] == [r["id"] for r in rows]
+    assert [p.offset for p in pages] == [0, 400, 800, 1200, 1600, 2000, 2400]
+
+
+def test_a_failure_ahead_surfaces_at_its_own_page(fake: FakeControlPlane) -> None:
+    rows = _records(4000)
+    good = paged_route(rows)
+
+    def route(params: dict[str, str]) -> Any:
+        if params["offset"] == "2000":
+            return httpx.Response(400, json={"code": 400, "message": "bad offset"})
+        return good(params)
+
+    fake.routes[AUDIT_PATH] = route
+    seen: list[int] = []
+    with (
+        fake.client(make_settings(concurrency=4)) as client,
+        pytest.raises(FatalApiError, match="bad offset"),
+    ):
+        for page in audit_pages(client, START, END, 1000):
+            seen.append(page.offset)
+    assert seen == [0, 1000]  # the pages before the failure, in order; nothing after it
+
+
+def test_a_total_that_grows_while_paging_is_followed(fake: FakeControlPlane) -> None:
+    rows = _records(2000)
+
+    def route(params: dict[str, str]) -> Any:
+        offset = int(params["offset"])
+        if offset == 1000 and len(rows) == 2000:
+            rows.extend(_records(3000)[2000:])  # 1000 rows land while we page
+        page = rows[offset : offset + 1000]
+        more = {"next": offset + len(page)} if offset + len(page) < len(rows) else {}
+        return {"total": len(rows), "audit_logs": page, **more}
+
+    fake.routes[AUDIT_PATH] = route
+    with fake.client(make_settings(concurrency=4)) as client:
+        pages = _audit(client)
+    assert sum(len(p.items) for p in pages) == 3000
+    assert [p.total for p in pages] == [2000, 3000, 3000]

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -24,7 +25,7 @@ from tests.warehouse.fixtures import (
 from warehouse.build import (
     load_models,
 )
-from warehouse.query import list_views, render, run_query
+from warehouse.query import fetch_rows, list_views, render, render_rows, run_query
 
 
 # -- querying ---------------------------------------------------------------------------------------
@@ -167,3 +168,47 @@ def test_render_rejects_an_unknown_format(populated: Path) -> None:
 def test_warehouse_never_imports_airflow() -> None:
     script = "import sys, warehouse, warehouse.build, warehouse.query; assert not [m for m in sys.modules if m.split('.')[0] == 'airflow']"
     subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+TYPE_ZOO_SQL = r"""
+SELECT event_id, event_time, metadata, event_id_derived,
+       TIMESTAMP '2025-06-02 01:02:03' AS naive, TIMESTAMP_NS '2025-06-02 01:02:03.123456789' AS ns,
+       DATE '2025-06-02' AS d, TIME '01:02:03' AS t, {'x': 1, 'y': [1, 2]} AS s,
+       [map(['k'], ['v'])] AS maps, 1.50::decimal(10, 2) AS dec, 'nan'::double AS nan,
+       '\xAA'::blob AS b, '9c6c0bb1-0b5c-4e6a-9d4e-1b2c3d4e5f60'::uuid AS u, 3::hugeint AS hu,
+       1 AS dup, 2 AS dup
+FROM audit_events WHERE event_id IN ('evt-03', 'evt-04') ORDER BY event_id
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+@pytest.mark.parametrize(
+    "sql",
+    [TYPE_ZOO_SQL, SAMPLE_SQL, "SELECT INTERVAL 1 month + INTERVAL 3 second AS iv"],
+    ids=["type-zoo", "sample", "interval"],
+)
+def test_fetch_rows_renders_exactly_like_the_arrow_path(populated: Path, sql: str, fmt: str) -> None:
+    """The CLI reads DuckDB's own values to skip importing pyarrow; the output must not change."""
+    via_arrow, via_duckdb = io.StringIO(newline=""), io.StringIO(newline="")
+    render(run_query(populated, sql), fmt, via_arrow)  # type: ignore[arg-type]
+    render_rows(fetch_rows(populated, sql), fmt, via_duckdb)  # type: ignore[arg-type]
+    assert via_duckdb.getvalue() == via_arrow.getvalue()
+
+
+def test_fetch_rows_is_read_only_and_limited(populated: Path) -> None:
+    with pytest.raises(ConfigError, match="query is read-only"):
+        fetch_rows(populated, "drop view audit_events")
+    assert len(fetch_rows(populated, "select * from audit_events", limit=2).rows) == 2
+
+
+def test_the_query_command_never_imports_pyarrow(populated: Path) -> None:
+    """pyarrow's import costs more than a small query; `runai-ledger query` must not pay it."""
+    script = (
+        "import sys; from runai_extract.cli.main import app\n"
+        "try:\n    app(['query', 'select count(*) from audit_events', '-f', 'json'])\n"
+        "except SystemExit as done:\n    assert not done.code, done.code\n"
+        "assert 'pyarrow' not in sys.modules, 'pyarrow was imported'"
+    )
+    env = {**os.environ, "RUNAI_LEDGER_HOME": str(populated.parent)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
