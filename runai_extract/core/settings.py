@@ -170,9 +170,21 @@ def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    if raw.lower() in ("1", "true", "yes", "on"):
+    return parse_bool(raw, name)
+
+
+def parse_bool(raw: object, name: str) -> bool:
+    """One reading of a yes/no setting for every source (environment, Airflow extras, JSON booleans).
+
+    Anything unrecognised is an error rather than False: a typo in ``verify_tls`` must not turn
+    certificate checks off without a word.
+    """
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
         return True
-    if raw.lower() in ("0", "false", "no", "off"):
+    if text in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
@@ -214,5 +226,5 @@ def settings_from_connection(
     if extra.get("lake_uri"):
         overrides["lake_uri"] = extra["lake_uri"]
     if "verify_tls" in extra:
-        overrides["verify_tls"] = str(extra["verify_tls"]).lower() in ("1", "true", "yes")
+        overrides["verify_tls"] = parse_bool(extra["verify_tls"], "the connection's verify_tls extra")
     return require_api(load_settings(env, **overrides))

@@ -81,3 +81,31 @@ def test_connection_fields(
 def test_connection_without_host_is_refused() -> None:
     with pytest.raises(ConfigError, match="no host"):
         settings_from_connection(host="", port=None, schema=None, login="svc", password="pw", env={})
+
+
+def _connection_tls(value: object, tmp_path: Path) -> bool:
+    return settings_from_connection(
+        host="https://acme.run.ai",
+        port=None,
+        schema=None,
+        login="svc",
+        password="pw",
+        extra={"ledger_home": str(tmp_path), "verify_tls": value},
+        env={},
+    ).verify_tls
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("on", True), ("True ", True), (True, True), ("false", False), (False, False), ("0", False)],
+)
+def test_connection_verify_tls_reads_like_the_environment(
+    value: object, expected: bool, tmp_path: Path
+) -> None:
+    assert _connection_tls(value, tmp_path) is expected
+
+
+@pytest.mark.parametrize("value", ["ture", "maybe", "2"])
+def test_connection_verify_tls_typo_is_refused_not_read_as_off(value: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"verify_tls extra must be true or false, got '{value}'"):
+        _connection_tls(value, tmp_path)
