@@ -234,8 +234,10 @@ def _usage(settings: Settings, stream: str, created_between: tuple[datetime, dat
 
     try:
         summaries = run_usage(settings, stream, created_between=created_between)
-    finally:
-        _refresh_views(settings)  # what was stored before a failure is queryable too
+    except BaseException:
+        _refresh_after_failure(settings)  # what was stored before a failure is queryable too
+        raise
+    _refresh_views(settings)
     console = wide_console()
     for summary in summaries:
         print_usage_summary(summary, console)
@@ -381,6 +383,18 @@ def _refresh_views(settings: Settings) -> None:
     from warehouse.build import ensure_views
 
     ensure_views(settings.warehouse_path, Lake(settings.lake_uri), pseudonym_key=settings.pseudonym_key)
+
+
+def _refresh_after_failure(settings: Settings) -> None:
+    """Refresh the views after a failed run without hiding its error: the first error is the user's.
+
+    A refresh that fails too (the warehouse lock held, say) is only logged: replacing the sync's
+    error with it would send the user after the wrong problem.
+    """
+    try:
+        _refresh_views(settings)
+    except Exception as exc:  # the run's own error is already on its way up
+        logging.getLogger(__name__).info("views not refreshed after the failed run: %s", exc)
 
 
 def main() -> None:

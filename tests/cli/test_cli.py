@@ -128,3 +128,14 @@ def test_query_is_read_only(fake: FakeControlPlane, tmp_path: Path) -> None:
     result = run_cli("query", "drop view audit_events", home=tmp_path)
     assert result.returncode != 0
     assert run_cli("query", "select count(*) from audit_events", home=tmp_path).returncode == 0
+
+
+def test_a_failed_sync_keeps_its_error_when_the_view_refresh_fails_too(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    # A warehouse file DuckDB cannot open: the refresh after the failed sync fails as well.
+    (tmp_path / "warehouse.duckdb").write_text("not a database")
+    result = run_cli("sync", "workloads", env=api_env(fake, "definitely-wrong-secret"), home=tmp_path)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "credentials" in line and "warehouse" not in line
