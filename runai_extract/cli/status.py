@@ -92,11 +92,8 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
         )
     for alert in retention_alerts(lake, settings.retention_margin, now=now):
         out.print(f"[bold red]ALERT retention lag: {escape(str(alert))}[/]", highlight=False)
-    try:
-        lines = coverage_summary(lake).lines()
-    except StorageError as exc:
-        lines = [f"coverage unavailable: {exc}"]
-    for line in lines:
+    coverage = coverage_summary(lake)  # a StorageError here means status could not be computed
+    for line in coverage.lines():
         out.print(escape(line), highlight=False)
     runs = _last_runs(lake)
     if runs is not None:
@@ -104,6 +101,11 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
     quarantined = _count(lake, QUARANTINE_DIR)
     if quarantined:
         out.print(f"[yellow]quarantined records: {quarantined}[/]")
+    if coverage.view_errors:
+        raise StorageError(
+            f"status is incomplete: {len(coverage.view_errors)} view(s) could not be built "
+            f"({coverage.view_errors[0]}); check `runai-ledger build-views`"
+        )
 
 
 def _last_runs(lake: Lake, limit: int = 10) -> Table | None:

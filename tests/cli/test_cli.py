@@ -139,3 +139,19 @@ def test_a_failed_sync_keeps_its_error_when_the_view_refresh_fails_too(
     assert result.returncode == 1
     line = one_error_line(result)
     assert "credentials" in line and "warehouse" not in line
+
+
+def test_status_that_could_not_be_computed_in_full_exits_non_zero(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    assert run_cli("sync", "audit", env=api_env(fake), home=tmp_path).returncode == 0
+    healthy = run_cli("status", home=tmp_path)
+    assert healthy.returncode == 0, healthy.stderr
+    # A clusters file DuckDB cannot read: the org views cannot be built, coverage still can.
+    broken = tmp_path / "lake" / "org" / "clusters" / "observed_date=2026-11-20" / "part-x.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"PAR1 this is not parquet PAR1")
+    status = run_cli("status", home=tmp_path)
+    assert "audit coverage (UTC hours):" in status.stdout  # what could be computed is still shown
+    assert status.returncode == 1
+    assert "status is incomplete: " in one_error_line(status)
