@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from runai_extract import __version__
+from runai_extract.core.errors import StorageError
 from runai_extract.core.times import Window, format_utc
-from transforms.schemas import SCHEMA_VERSION
+from transforms.schemas import INGEST_RUNS_DIR, SCHEMA_VERSION
 from transforms.storage import Lake
 from transforms.writer import ingest_run_path, ingest_run_table, write_table
 
@@ -176,3 +178,54 @@ def record_run(
     write_table(
         lake, ingest_run_path(stream, run_id, result.window_start, result.window_end), ingest_run_table([row])
     )
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """One earlier run of a stream as its run records tell it (a run of several windows is one)."""
+
+    run_id: str
+    mode: str
+    status: str  # the worst status of its windows: failed > partial > mismatch > committed
+    finished_at: datetime
+    error: str | None
+
+
+# Worst first: a run with one failed window is a failed run.
+_STATUS_RANK = ("failed", "partial", "mismatch")
+
+
+def recent_runs(lake: Lake, stream: str, n: int) -> list[PastRun]:
+    """The last ``n`` runs of ``stream``, newest first.
+
+    The one place that reads past runs back: whatever stores run records (Parquet files today)
+    changes this body only, never its callers (the stall check, ``status``).
+    """
+    import duckdb  # imported here: a sync that never looks back does not pay for it
+
+    files = lake.list_files(f"{INGEST_RUNS_DIR}/stream={stream}")
+    if not files or n < 1:
+        return []
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "SELECT run_id, any_value(mode), list(DISTINCT status), max(finished_at), "
+            "string_agg(DISTINCT error, '; ') FROM read_parquet(?, union_by_name = true) "
+            "GROUP BY run_id ORDER BY max(finished_at) DESC LIMIT ?",
+            [[lake.location(f) for f in files], n],
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot read the {stream} run records: {exc}") from exc
+    finally:
+        con.close()
+    return [
+        PastRun(str(run_id), str(mode), _worst(statuses), finished.astimezone(UTC), error)
+        for run_id, mode, statuses, finished, error in rows
+    ]
+
+
+def _worst(statuses: Sequence[str]) -> str:
+    for status in _STATUS_RANK:
+        if status in statuses:
+            return status
+    return str(statuses[0]) if statuses else "unknown"
