@@ -8,34 +8,81 @@ cli/ and dags/.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from runai_extract.core.errors import LedgerError
 from runai_extract.core.settings import Settings
+from runai_extract.ledger.stall import find_stall
 from runai_extract.usage.org_units import OrgSyncSummary, sync_org
 from runai_extract.usage.workloads import WorkloadSyncSummary, sync_workloads
+from transforms.storage import Lake
 
 USAGE_STREAMS = ("org", "workloads")
+# Statuses that fail the CLI command and the Airflow task.
+FAILED = ("failed", "stalled")
 
 
 def run_usage(
-    settings: Settings, stream: str, *, created_between: tuple[datetime, datetime] | None = None
+    settings: Settings,
+    stream: str,
+    *,
+    created_between: tuple[datetime, datetime] | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> list[WorkloadSyncSummary | OrgSyncSummary]:
-    """Sync ``org``, ``workloads`` or both (``usage``), org first."""
+    """Sync ``org``, ``workloads`` or both (``usage``), org first; a stalled workloads run says so."""
     summaries: list[WorkloadSyncSummary | OrgSyncSummary] = []
     if stream in ("org", "usage"):
-        summaries.append(sync_org(settings))
+        summaries.append(sync_org(settings, transport=transport))
     if stream in ("workloads", "usage"):
-        summaries.append(sync_workloads(settings, created_between=created_between))
+        workloads = sync_workloads(settings, created_between=created_between, transport=transport)
+        summaries.append(_flag_stall(settings, workloads))
     return summaries
+
+
+def _flag_stall(settings: Settings, summary: WorkloadSyncSummary) -> WorkloadSyncSummary:
+    """Turn a partial sync into ``stalled`` once partial runs have held the watermark too long."""
+    if summary.status != "partial" or summary.created_between is not None:
+        return summary
+    stall = find_stall(
+        Lake(settings.lake_uri),
+        summary.stream,
+        stall_runs=settings.stall_runs,
+        stall_after=settings.stall_after,
+        now=datetime.now(UTC),
+    )
+    if stall is not None:
+        summary.status = "stalled"
+        summary.error = f"the watermark is stuck: {stall}"
+    return summary
+
+
+def raise_for_failures(summaries: Sequence[WorkloadSyncSummary | OrgSyncSummary]) -> None:
+    """One LedgerError naming every run that failed or stalled, and why; the CLI and the DAGs share it."""
+    failed = [summary for summary in summaries if summary.status in FAILED]
+    if failed:
+        raise LedgerError(
+            f"{len(failed)} run(s) did not complete: "
+            + "; ".join(f"{s.stream} {s.run_id}: {_why(s)}" for s in failed)
+        )
+
+
+def _why(summary: WorkloadSyncSummary | OrgSyncSummary) -> str:
+    if isinstance(summary, WorkloadSyncSummary):
+        return summary.error or summary.status
+    broken = sorted(name for name, kind in summary.kinds.items() if kind.error)
+    return f"could not read {', '.join(broken)}" if broken else summary.status
 
 
 def sync_stream(settings: Settings, stream: str, *, until: datetime | None = None) -> dict[str, Any]:
     """Sync one stream for a scheduler; a small JSON-able summary with ``rows_new`` for every stream.
 
-    Raises LedgerError when a usage run failed (an org kind that could not be read, say) so the
-    scheduler marks the task failed; the kinds that worked are stored all the same.
+    Raises LedgerError when a usage run failed (an org kind that could not be read, say) or
+    stalled (partial run after partial run) so the scheduler marks the task failed; what worked
+    is stored all the same.
     """
     if stream == "audit":
         from runai_extract.audit.sync import sync_audit
@@ -43,9 +90,7 @@ def sync_stream(settings: Settings, stream: str, *, until: datetime | None = Non
         return sync_audit(settings, until=until).to_dict()
     summaries = run_usage(settings, stream)
     runs = [summary.to_dict() for summary in summaries]
-    failed = [summary.run_id for summary in summaries if summary.status == "failed"]
-    if failed:
-        raise LedgerError(f"{stream} sync did not complete (runs {', '.join(failed)}); see the task log")
+    raise_for_failures(summaries)
     return {"stream": stream, "rows_new": sum(_rows_new(s) for s in summaries), "runs": runs}
 
 

@@ -9,6 +9,9 @@ export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM=4
 export AIRFLOW__API__PORT="${AIRFLOW_PORT:-8080}"
+# The task supervisor reaches the execution API through this URL, not through api.port: without it a
+# non-default port leaves every scheduled task failing against :8080 while the UI shows it running.
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
 FAKE_PORT="${FAKE_PORT:-8765}"
 export AIRFLOW_CONN_RUNAI_DEFAULT="{\"conn_type\": \"http\", \"host\": \"http://127.0.0.1:$FAKE_PORT\", \"login\": \"ledger-demo\", \"password\": \"ledger-demo-secret\", \"extra\": {\"ledger_home\": \"$RUNAI_LEDGER_HOME\"}}"
 mkdir -p "$AIRFLOW_HOME"

@@ -26,11 +26,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from runai_extract.core.times import require_utc
 
 # REQUIRED_FIELDS is re-exported: it is part of this module's contract; the column validators apply it.
 from transforms.audit_columns import REQUIRED_FIELDS as REQUIRED_FIELDS
@@ -83,7 +85,7 @@ def normalise_audit(records: Sequence[Any], *, run_id: str, ingested_at: datetim
     ``len(batch.table) + len(batch.quarantined) == len(records)`` always holds, and the stored rows
     keep the input order.
     """
-    ingested_at = _require_utc(ingested_at, "ingested_at")
+    ingested_at = require_utc(ingested_at, "ingested_at")
     indexes, objects, not_objects = _split_objects(records)
     problems = Problems()
     notes = Notes()
@@ -173,11 +175,3 @@ def _quarantined(
         out.append(QuarantinedRecord(index, problems.reason(pos), record_json(records[index])))
     out.sort(key=lambda q: q.record_index)
     return out
-
-
-# -- small helpers ---------------------------------------------------------------------------------
-def _require_utc(value: datetime, name: str) -> datetime:
-    """Naive datetimes are a bug here (they silently shift windows); aware ones become UTC."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-    return value.astimezone(UTC)

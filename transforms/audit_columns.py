@@ -23,21 +23,13 @@ from transforms.schemas import AUDIT_EVENTS, AUDIT_WIRE_FIELDS, UTC_TS
 
 REQUIRED_FIELDS: tuple[str, ...] = ("tenant_id", "subject", "subject_type", "action", "result")
 
-# Plain string columns, stored under the same name as on the wire.
-_STRING_FIELDS: tuple[str, ...] = (
-    "subject",
-    "subject_type",
-    "source_ip",
-    "action",
-    "http_method",
-    "url",
-    "entity_type",
-    "entity_name",
-    "entity_id",
-    "result",
-    "cluster_id",
-    "cluster_name",
-    "request_id",
+# Plain string columns, stored under the same name as on the wire: read off the schema (the one
+# list of audit columns) rather than written out again. tenant_id is a string too but is read
+# apart (a numeric one is converted); event_id and event_time come from the wire's id and timestamp.
+_STRING_FIELDS: tuple[str, ...] = tuple(
+    field.name
+    for field in AUDIT_EVENTS
+    if field.type == pa.string() and field.name in AUDIT_WIRE_FIELDS and field.name != "tenant_id"
 )
 
 # The string-typed wire fields Arrow extracts in one struct conversion (extra keys are ignored).

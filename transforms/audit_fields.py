@@ -9,45 +9,22 @@ by value, the normaliser uses them for drift keys and quarantine rows, and calle
 from __future__ import annotations
 
 import hashlib
-import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-# Everything we accept: 'T', 't' or ' ' separator, any number of fractional digits, an optional
-# zone ('Z' or +hh:mm / +hhmm). re.ASCII keeps \d from matching non-ASCII digits.
-_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?",
-    re.ASCII,
-)
+from runai_extract.core.times import parse_iso
 
 
 # -- timestamps ------------------------------------------------------------------------------------
 def parse_timestamp(text: str) -> tuple[datetime, bool]:
-    """Parse one audit timestamp to an aware UTC datetime; the flag says it carried no zone.
+    """One audit timestamp as aware UTC, and whether it carried no zone (core.times.parse_iso).
 
-    Accepts ISO-8601 with 'Z' or an offset, fractional seconds of any length (digits beyond the
-    microsecond are truncated, as pydantic does) and the zone-less 'YYYY-MM-DD HH:MM:SS.fff' form
-    some Run:ai examples show, which is read as UTC. Raises ValueError otherwise.
+    The wire's rule on top of the project's one ISO-8601 grammar: a full date-time down to the
+    second. Raises ValueError otherwise.
     """
-    match = _TIMESTAMP.fullmatch(text)
-    if match is None:
-        raise ValueError("not an ISO-8601 date-time")
-    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
-    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
-    zone_less = not zulu and not sign
-    tz: timezone = UTC
-    if sign:
-        if int(off_h) > 23 or int(off_m) > 59:
-            raise ValueError("zone offset out of range")
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        tz = timezone(-offset if sign == "-" else offset)
-    parts = (int(year), int(month), int(day), int(hour), int(minute), int(second), micro)
-    try:
-        return datetime(*parts, tzinfo=tz).astimezone(UTC), zone_less
-    except OverflowError as exc:
-        raise ValueError("date-time out of range") from exc
+    return parse_iso(text, seconds=True)
 
 
 # -- ids -------------------------------------------------------------------------------------------

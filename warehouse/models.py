@@ -28,6 +28,7 @@ from transforms.catalog import (
     WORKLOAD_HISTORY_TABLE,
     WORKLOAD_SNAPSHOTS_TABLE,
 )
+from transforms.orgunits import ORG_KINDS
 from transforms.schemas import STATE_DIR, UTC_TS
 from transforms.tables import TableSpec
 
@@ -184,10 +185,16 @@ class SqlModel:
 
 def load_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     """Every ``<layer>/<name>.sql`` below ``sql_dir``, in the order they must be applied."""
-    files = sorted(sql_dir.glob("*/*.sql"), key=lambda p: p.relative_to(sql_dir).as_posix())
+    files = sorted(
+        [*sql_dir.glob("*/*.sql"), *sql_dir.glob(f"*/*{_PER_ORG_KIND_SUFFIX}")],
+        key=lambda p: p.relative_to(sql_dir).as_posix(),
+    )
     if not files:
         raise ConfigError(f"no warehouse SQL files under {sql_dir}")
-    models = [_parse_model(path, sql_dir) for path in files]
+    models = sorted(
+        (model for path in files for model in _models_of(path, sql_dir)),
+        key=lambda model: model.path,
+    )
     seen: set[str] = set()
     for model in models:
         if model.name in seen:
@@ -199,9 +206,35 @@ def load_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     return models
 
 
-def _parse_model(path: Path, sql_dir: Path) -> SqlModel:
+# A <name>.sql.per_org_kind file (22_org_history/{kind}_history.sql.per_org_kind) is one definition
+# written out for every kind of org unit as <name>.sql: {kind} becomes the kind's name, {id_column}
+# its id column. Both come from transforms.orgunits.ORG_KINDS (our own registry, checked to be plain
+# identifiers), never from data. The suffix keeps the template itself from reading as a model.
+_PER_ORG_KIND = "{kind}"
+_PER_ORG_KIND_SUFFIX = ".sql.per_org_kind"
+
+
+def _models_of(path: Path, sql_dir: Path) -> list[SqlModel]:
+    """The model of one .sql file, or of a per-kind file one model per org-unit kind."""
+    if not path.name.endswith(_PER_ORG_KIND_SUFFIX):
+        return [_parse_model(path, sql_dir)]
+    template = path.read_text(encoding="utf-8")
+    models = []
+    for kind in sorted(ORG_KINDS.values(), key=lambda k: k.name):
+        names = {"{kind}": kind.name, "{id_column}": kind.id_column}
+        if not all(re.fullmatch(_NAME, identifier) for identifier in names.values()):
+            raise ConfigError(f"org kind {kind.name!r} / {kind.id_column!r} is not a plain identifier")
+        text = template
+        for placeholder, identifier in names.items():
+            text = text.replace(placeholder, identifier)
+        name = path.name.removesuffix(".per_org_kind").replace(_PER_ORG_KIND, kind.name)
+        models.append(_parse_model(path.with_name(name), sql_dir, text))
+    return models
+
+
+def _parse_model(path: Path, sql_dir: Path, text: str | None = None) -> SqlModel:
     rel = path.relative_to(sql_dir).as_posix()
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8") if text is None else text
     header, body = _split_header(text)
     match = _CREATE.match(body)
     if match is None:

@@ -321,21 +321,22 @@ class RunaiClient:
         if not path.startswith("/"):
             raise ValueError(f"API paths are relative to the base URL and start with '/', got {path!r}")
         target = self._target(method, path, params)
-        last: ApiError | None = None
-        for attempt in range(1, self._policy.max_attempts + 1):
+        attempt = 1
+        while True:  # ends in a return or a raise: the last attempt's error is what we give up with
             try:
                 request = self._http.build_request(method, path, params=params, json=body)
                 return self._attempt(request, target, auth)
             except _Transient as fault:
-                last = fault.error
-                if self._is_first_contact_failure(last):
+                error = fault.error
+                if self._is_first_contact_failure(error):
                     if attempt >= FIRST_CONTACT_ATTEMPTS:
-                        raise self._unreachable(last) from last
-                    self._pause(target, attempt, last, first_contact=True)
-                elif attempt < self._policy.max_attempts:
-                    self._pause(target, attempt, last)
-        assert last is not None  # max_attempts >= 1 is validated by Settings
-        raise self._give_up(target, last) from last
+                        raise self._unreachable(error) from error
+                    self._pause(target, attempt, error, first_contact=True)
+                elif attempt >= self._policy.max_attempts:
+                    raise self._give_up(target, error) from error
+                else:
+                    self._pause(target, attempt, error)
+                attempt += 1
 
     def _attempt(self, request: httpx.Request, target: str, auth: httpx.Auth | None) -> Any:
         try:

@@ -72,7 +72,9 @@ def sync_audit(
     )
     summary = run_slices(settings, lake, window, watermark, "sync", transport, progress)
     # After the commit: a watermark close to the API's retention horizon is worth an alert.
-    summary.alerts = [str(a) for a in retention_alerts(lake, settings.retention_margin, now=now)]
+    summary.alerts = [
+        str(a) for a in retention_alerts(lake, settings.retention, settings.retention_margin, now=now)
+    ]
     return summary
 
 

@@ -60,6 +60,13 @@ WaitOpt = Annotated[
     float | None,
     typer.Option("--wait", help="Seconds to wait for the warehouse file when another process holds it."),
 ]
+RetentionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--retention-days",
+        help="Days the control plane keeps records: 90, or audit=90,workloads=30. Env: RUNAI_LEDGER_RETENTION_DAYS.",
+    ),
+]
 
 
 def _settings(home: Path | None = None, **overrides: Any) -> Settings:
@@ -128,6 +135,7 @@ def sync(
     client_secret: SecretOpt = None,
     insecure: InsecureOpt = False,
     wait: WaitOpt = None,
+    retention_days: RetentionOpt = None,
 ) -> None:
     """Ingest what is new since the stored watermark, then refresh the warehouse views.
 
@@ -138,7 +146,9 @@ def sync(
 
     _check_stream(stream)
     upper = _time(until, "--until")
-    settings = _api_settings(home, base_url, client_id, client_secret, insecure, wait)
+    settings = _api_settings(home, base_url, client_id, client_secret, insecure, wait).with_overrides(
+        retention=retention_days
+    )
     if stream in ("audit", "all"):
         # With `all`, the usage step below refreshes the views once for both.
         _ingest(
@@ -236,28 +246,29 @@ def _usage(settings: Settings, stream: str, created_between: tuple[datetime, dat
     """Sync org units and/or workloads, refresh the views, print what each run did."""
     from runai_extract.cli.status import wide_console
     from runai_extract.cli.usage_summary import print_usage_summary
-    from runai_extract.stream_runner import run_usage
+    from runai_extract.stream_runner import raise_for_failures, run_usage
 
     try:
         summaries = run_usage(settings, stream, created_between=created_between)
-    finally:
-        _refresh_views(settings)  # what was stored before a failure is queryable too
+    except BaseException:
+        _refresh_after_failure(settings)  # what was stored before a failure is queryable too
+        raise
+    _refresh_views(settings)
     console = wide_console()
     for summary in summaries:
         print_usage_summary(summary, console)
-    failed = [s.run_id for s in summaries if s.status == "failed"]
-    if failed:
-        raise LedgerError(
-            f"{len(failed)} run(s) did not complete ({', '.join(failed)}); see the messages above"
-        )
+    raise_for_failures(summaries)
 
 
 @app.command()
-def status(home: HomeOpt = None) -> None:
-    """Watermarks, the last runs, and quarantine counts."""
+def status(home: HomeOpt = None, retention_days: RetentionOpt = None) -> None:
+    """Watermarks with their retention risk, stalls, coverage, the last runs, and quarantine counts.
+
+    Exits non-zero when the status could not be computed in full (a view that cannot be built).
+    """
     from runai_extract.cli.status import print_status
 
-    print_status(_settings(home))
+    print_status(_settings(home, retention=retention_days))
 
 
 @app.command()
@@ -444,6 +455,18 @@ def _refresh_views(settings: Settings) -> None:
     from warehouse.build import ensure_views
 
     ensure_views(settings.warehouse_path, Lake(settings.lake_uri), pseudonym_key=settings.pseudonym_key)
+
+
+def _refresh_after_failure(settings: Settings) -> None:
+    """Refresh the views after a failed run without hiding its error: the first error is the user's.
+
+    A refresh that fails too (the warehouse lock held, say) is only logged: replacing the sync's
+    error with it would send the user after the wrong problem.
+    """
+    try:
+        _refresh_views(settings)
+    except Exception as exc:  # the run's own error is already on its way up
+        logging.getLogger(__name__).info("views not refreshed after the failed run: %s", exc)
 
 
 def main() -> None:

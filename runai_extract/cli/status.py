@@ -18,8 +18,9 @@ from runai_extract.core.errors import StorageError
 from runai_extract.core.settings import Settings
 from runai_extract.core.times import format_utc
 from runai_extract.ledger.coverage import coverage_summary
-from runai_extract.ledger.retention import retention_alerts
+from runai_extract.ledger.retention import days_left, retention_alerts
 from runai_extract.ledger.run_records import SyncSummary
+from runai_extract.ledger.stall import find_stall
 from runai_extract.ledger.watermarks import StateStore
 from transforms.catalog import INGEST_RUNS_TABLE, QUARANTINE_TABLE
 from transforms.storage import Lake
@@ -94,15 +95,18 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
         lag = now - state.watermark
         out.print(
             f"{stream}: watermark {format_utc(state.watermark)} ({_human(lag.total_seconds())} behind now), "
-            f"last run {state.run_id}"
+            f"last run {state.run_id}{_retention_note(settings, stream, state.watermark, now)}"
         )
-    for alert in retention_alerts(lake, settings.retention_margin, now=now):
+    for alert in retention_alerts(lake, settings.retention, settings.retention_margin, now=now):
         out.print(f"[bold red]ALERT retention lag: {escape(str(alert))}[/]", highlight=False)
-    try:
-        lines = coverage_summary(lake).lines()
-    except StorageError as exc:
-        lines = [f"coverage unavailable: {exc}"]
-    for line in lines:
+    for stream in STREAMS:
+        stall = find_stall(
+            lake, stream, stall_runs=settings.stall_runs, stall_after=settings.stall_after, now=now
+        )
+        if stall is not None:
+            out.print(f"[bold red]ALERT stalled: {escape(str(stall))}[/]", highlight=False)
+    coverage = coverage_summary(lake)  # a StorageError here means status could not be computed
+    for line in coverage.lines():
         out.print(escape(line), highlight=False)
     runs = _last_runs(lake)
     if runs is not None:
@@ -110,6 +114,19 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
     quarantined = _count(lake, QUARANTINE_TABLE)
     if quarantined:
         out.print(f"[yellow]quarantined records: {quarantined}[/]")
+    if coverage.view_errors:
+        raise StorageError(
+            f"status is incomplete: {len(coverage.view_errors)} view(s) could not be built "
+            f"({coverage.view_errors[0]}); check `runai-ledger build-views`"
+        )
+
+
+def _retention_note(settings: Settings, stream: str, watermark: datetime, now: datetime) -> str:
+    """', N days before unsynced records leave the API' for the streams the API keeps for a while."""
+    kept = settings.retention.get(stream)
+    if kept is None:
+        return ""
+    return f"; {days_left(watermark, kept, now):.1f} days before unsynced records leave the API"
 
 
 def _last_runs(lake: Lake, limit: int = 10) -> Table | None:

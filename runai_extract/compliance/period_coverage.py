@@ -4,9 +4,8 @@ Why: a bundle handed to an auditor must say whether it holds everything for its 
 warehouse's ``coverage`` view grades every UTC hour (sealed, provisional, pending, mismatch,
 missing); a period is complete only when every hour overlapping it is ``sealed`` (covered by
 stored windows and confirmed by a recheck). Hours the view does not list lie outside everything
-ever stored and count as missing. A warehouse without that view falls back to the stored windows
-in ingest_runs: gaps and mismatches are still found, but nothing can be sealed, so such a period
-is at best provisional.
+ever stored and count as missing. What "covered" means is written once, in the warehouse SQL
+(covered_spans, read by coverage); this module only walks the hours of the period.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from typing import Any
 import duckdb
 
 import warehouse
+from runai_extract.core.errors import StorageError
 from runai_extract.core.times import format_utc
 
 EXPORT_SQL_DIR = Path(warehouse.__file__).resolve().parent / "exports"
@@ -72,14 +72,17 @@ def sql_text(name: str) -> str:
 def period_coverage(
     con: duckdb.DuckDBPyConnection, stream: str, start: datetime, end: datetime
 ) -> PeriodCoverage:
-    """Grade [start, end) from the coverage view if the warehouse has one, else from ingest_runs."""
+    """Grade [start, end) from the coverage view: the one place the gap/overlap rule is written.
+
+    A warehouse without that view is an error, not a second, weaker rule: callers build the views
+    first (export_compliance calls ensure_views), so its absence means a broken warehouse.
+    """
+    if not _has_view(con, "coverage"):
+        raise StorageError("the warehouse has no coverage view; run `runai-ledger build-views`")
     params = {"stream": stream, "start": start, "end": end}
-    if _has_view(con, "coverage"):
-        rows = con.sql(sql_text("_coverage"), params=params).fetchall()
-        graded = {_utc(r[0]): str(r[2]) for r in rows}
-        return _from_hours(graded, start, end)
-    windows = con.sql(sql_text("_coverage_fallback"), params=params).fetchall()
-    return _from_windows([(_utc(w[0]), _utc(w[1]), str(w[2])) for w in windows], start, end)
+    rows = con.sql(sql_text("_coverage"), params=params).fetchall()
+    graded = {_utc(r[0]): str(r[2]) for r in rows}
+    return _from_hours(graded, start, end)
 
 
 def _from_hours(graded: dict[datetime, str], start: datetime, end: datetime) -> PeriodCoverage:
@@ -93,25 +96,6 @@ def _from_hours(graded: dict[datetime, str], start: datetime, end: datetime) -> 
             _extend(stretches, Issue(max(hour, start), min(hour + _HOUR, end), status))
         hour += _HOUR
     return PeriodCoverage("coverage view", stretches, hours)
-
-
-def _from_windows(
-    windows: list[tuple[datetime, datetime, str]], start: datetime, end: datetime
-) -> PeriodCoverage:
-    """Without recheck evidence: uncovered stretches are missing, the rest mismatch or provisional."""
-    stretches: list[Issue] = []
-    cursor = start
-    for w_start, w_end, status in windows:
-        if w_start > cursor:
-            _extend(stretches, Issue(cursor, min(w_start, end), "missing"))
-        low, high = max(w_start, start), min(w_end, end)
-        if high > max(low, cursor):
-            kind = "mismatch" if status == "mismatch" else "provisional"
-            _extend(stretches, Issue(max(low, cursor), high, kind))
-        cursor = max(cursor, high)
-    if cursor < end:
-        _extend(stretches, Issue(cursor, end, "missing"))
-    return PeriodCoverage("ingest_runs (no coverage view)", stretches)
 
 
 def _extend(stretches: list[Issue], issue: Issue) -> None:

@@ -20,6 +20,14 @@ from runai_extract.core.errors import ConfigError
 
 DEFAULT_HOME = ".ledger"
 
+# The control plane keeps audit events 90 days (Run:ai docs: Event History). Workload history
+# and metrics retention is unspecified; 90 days is assumed until the tenant says otherwise.
+DEFAULT_RETENTION: Mapping[str, timedelta] = {
+    "audit": timedelta(days=90),
+    "workloads": timedelta(days=90),
+    "metrics": timedelta(days=90),
+}
+
 
 class Secret:
     """A string that refuses to show itself in repr/str/format; call reveal() at the one place it is sent."""
@@ -65,8 +73,14 @@ class Settings:
     settle_lag: timedelta = timedelta(minutes=2)
     # A recheck seals a clean window only once it ended this long ago (late writes settle first).
     seal_after: timedelta = timedelta(hours=1)
+    # How long the tenant's control plane keeps each stream's records (RUNAI_LEDGER_RETENTION_DAYS).
+    retention: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_RETENTION))
     # Warn when a watermark is within this of falling out of the API's retention (audit: 90 days).
     retention_margin: timedelta = timedelta(days=10)
+    # A run that stores only part of what changed fails once it is the Nth such run in a row, or
+    # once the watermark it holds back is older than stall_after: a stuck watermark must be loud.
+    stall_runs: int = 3
+    stall_after: timedelta = timedelta(hours=24)
     # HMAC key of the pseudonymised views (RUNAI_LEDGER_PSEUDONYM_KEY); empty = those views are off.
     pseudonym_key: Secret = field(default=Secret(""), repr=False)
     slice_length: timedelta = timedelta(days=1)
@@ -90,6 +104,8 @@ class Settings:
         for name in ("client_secret", "pseudonym_key"):
             if name in clean and isinstance(clean[name], str):
                 clean[name] = Secret(clean[name])
+        if isinstance(clean.get("retention"), str):  # the --retention-days flag, as the variable reads
+            clean["retention"] = parse_retention(clean["retention"])
         return _validated(replace(self, **clean))
 
 
@@ -109,6 +125,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         pseudonym_key=Secret(env.get("RUNAI_LEDGER_PSEUDONYM_KEY") or ""),
         retention_margin=timedelta(
             days=_env_int(env, "RUNAI_LEDGER_RETENTION_MARGIN_DAYS", Settings.retention_margin.days)
+        ),
+        retention=parse_retention(env.get("RUNAI_LEDGER_RETENTION_DAYS") or ""),
+        stall_runs=_env_int(env, "RUNAI_LEDGER_STALL_RUNS", Settings.stall_runs),
+        stall_after=timedelta(
+            hours=_env_int(env, "RUNAI_LEDGER_STALL_HOURS", Settings.stall_after // timedelta(hours=1))
         ),
         max_attempts=_env_int(env, "RUNAI_MAX_ATTEMPTS", Settings.max_attempts),
         # Slices paged at once, and their length (a day can be cut into pieces that page in parallel).
@@ -151,9 +172,44 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"seal_after must be non-negative, got {settings.seal_after}")
     if settings.retention_margin < timedelta(0):
         raise ConfigError(f"the retention margin must be non-negative, got {settings.retention_margin}")
+    if settings.stall_runs < 1 or settings.stall_after <= timedelta(0):
+        raise ConfigError("stall runs must be at least 1 and the stall age positive")
     if settings.max_attempts < 1 or settings.concurrency < 1:
         raise ConfigError("max attempts and concurrency must be at least 1")
     return settings
+
+
+def parse_retention(text: str) -> dict[str, timedelta]:
+    """``90`` (every stream) or ``audit=90,workloads=30``: days the control plane keeps each stream.
+
+    Streams not named keep their default (DEFAULT_RETENTION); an unknown stream or a day count
+    that is not a positive integer is a ConfigError naming it.
+    """
+    retention = dict(DEFAULT_RETENTION)
+    text = text.strip()
+    if not text:
+        return retention
+    if "=" not in text:
+        days = _positive_days(text, "RUNAI_LEDGER_RETENTION_DAYS")
+        return {stream: days for stream in retention}
+    for part in text.split(","):
+        stream, _, value = (piece.strip() for piece in part.partition("="))
+        if stream not in retention:
+            raise ConfigError(
+                f"RUNAI_LEDGER_RETENTION_DAYS: unknown stream {stream!r}; choose from {', '.join(retention)}"
+            )
+        retention[stream] = _positive_days(value, f"RUNAI_LEDGER_RETENTION_DAYS ({stream})")
+    return retention
+
+
+def _positive_days(raw: str, name: str) -> timedelta:
+    try:
+        days = int(raw)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise ConfigError(f"{name} must be a whole number of days (at least 1), got {raw!r}")
+    return timedelta(days=days)
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -170,9 +226,21 @@ def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    if raw.lower() in ("1", "true", "yes", "on"):
+    return parse_bool(raw, name)
+
+
+def parse_bool(raw: object, name: str) -> bool:
+    """One reading of a yes/no setting for every source (environment, Airflow extras, JSON booleans).
+
+    Anything unrecognised is an error rather than False: a typo in ``verify_tls`` must not turn
+    certificate checks off without a word.
+    """
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
         return True
-    if raw.lower() in ("0", "false", "no", "off"):
+    if text in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
@@ -214,5 +282,5 @@ def settings_from_connection(
     if extra.get("lake_uri"):
         overrides["lake_uri"] = extra["lake_uri"]
     if "verify_tls" in extra:
-        overrides["verify_tls"] = str(extra["verify_tls"]).lower() in ("1", "true", "yes")
+        overrides["verify_tls"] = parse_bool(extra["verify_tls"], "the connection's verify_tls extra")
     return require_api(load_settings(env, **overrides))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from runai_extract.core.errors import ConfigError
@@ -38,6 +38,44 @@ def format_api_time(value: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+# The one ISO-8601 grammar of the project: a date, then optionally 'T', 't' or ' ' and hh:mm, then
+# optionally :ss with any number of fractional digits, then optionally a zone ('Z', +hh:mm, +hhmm
+# or +hh). re.ASCII keeps \d from matching non-ASCII digits.
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
+    r"(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?",
+    re.ASCII,
+)
+
+
+def parse_iso(text: str, *, seconds: bool = False) -> tuple[datetime, bool]:
+    """Parse ISO-8601 to aware UTC; the flag says the text carried no zone (it is read as UTC).
+
+    Every reader of times uses this one grammar: the audit wire (``seconds=True``: a full
+    date-time down to the second, as the API emits), the API's other times, command-line input
+    and the fake's query parameters. Fractional digits beyond the microsecond are truncated (as
+    pydantic does). Raises ValueError naming the problem.
+    """
+    match = _ISO.fullmatch(text)
+    if match is None or (seconds and match.group(6) is None):
+        raise ValueError("not an ISO-8601 date-time")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    tz: timezone = UTC
+    if sign:
+        if int(off_h) > 23 or int(off_m or 0) > 59:
+            raise ValueError("zone offset out of range")
+        offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
+        tz = timezone(-offset if sign == "-" else offset)
+    clock = (int(hour or 0), int(minute or 0), int(second or 0), micro)
+    try:
+        return datetime(int(year), int(month), int(day), *clock, tzinfo=tz).astimezone(UTC), not (
+            zulu or sign
+        )
+    except OverflowError as exc:  # 9999-12-31T23:00:00-05:00 is past datetime.max in UTC
+        raise ValueError("date-time out of range") from exc
+
+
 def parse_api_time(text: str) -> datetime:
     """Parse a time as the API emits it; values without a zone are UTC.
 
@@ -45,12 +83,9 @@ def parse_api_time(text: str) -> datetime:
     zone) and some values carry nanoseconds, which are truncated to microseconds.
     """
     try:
-        parsed = datetime.fromisoformat(text.strip())
+        return parse_iso(text.strip())[0]
     except ValueError as exc:
-        raise ValueError(f"not an ISO-8601 time: {text[:64]!r}") from exc
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        raise ValueError(f"not an ISO-8601 time: {text[:64]!r} ({exc})") from exc
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
@@ -139,9 +174,7 @@ def parse_duration(text: str) -> timedelta:
 
 def _parse_absolute(raw: str, original: str) -> datetime:
     try:
-        parsed = datetime.fromisoformat(raw)  # a bare date parses as its midnight
+        # A bare date is its midnight; naive input means UTC (local time would shift windows).
+        return parse_iso(raw)[0]
     except ValueError:
         raise ConfigError(f"cannot read time {original!r}: {_TIME_HELP}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)  # naive input means UTC: local time shifts windows
-    return parsed.astimezone(UTC)

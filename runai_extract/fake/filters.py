@@ -19,11 +19,12 @@ Choices where the API is silent (each marked UNSPECIFIED in the reference):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, cast
 
+from runai_extract.core.times import parse_iso
 from runai_extract.fake.problems import bad_request, missing_parameter
 
 SortField = Literal[
@@ -132,8 +133,8 @@ def parse_audit_query(params: Sequence[tuple[str, str]]) -> AuditQuery:
     return AuditQuery(
         start_us=start_us,
         end_us=end_us,
-        offset=_integer(single, "offset", 0, minimum=0, maximum=2**31 - 1),
-        limit=_integer(single, "numberOfSamples", DEFAULT_PAGE_SIZE, minimum=0, maximum=MAX_PAGE_SIZE),
+        offset=integer_param(single, "offset", 0, minimum=0, maximum=2**31 - 1),
+        limit=integer_param(single, "numberOfSamples", DEFAULT_PAGE_SIZE, minimum=0, maximum=MAX_PAGE_SIZE),
         sort_by=cast(SortField, sort_by),
         descending=sort_order == "desc",
         filters=tuple(parse_filter(expr) for raw in raw_filters for expr in raw.split(",")),
@@ -161,17 +162,13 @@ def parse_filter(expression: str) -> FilterExpr:
 def parse_instant(text: str, name: str) -> datetime:
     """An ISO-8601 date-time as aware UTC; a value without an offset is read as UTC."""
     try:
-        parsed = datetime.fromisoformat(text)
+        return parse_iso(text)[0]
     except ValueError as exc:
+        if "out of range" in str(exc):
+            raise bad_request(f"{name} {text!r} is out of range") from exc
         # A '+' sent unencoded in a query string arrives as a space: say so, it is a common slip.
         hint = " (was a '+' sent unencoded?)" if " " in text else ""
         raise bad_request(f"{name} {text!r} is not an ISO-8601 date-time{hint}") from exc
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError as exc:  # 9999-12-31T23:00:00-05:00 is past datetime.max in UTC
-        raise bad_request(f"{name} {text!r} is out of range") from exc
 
 
 def datetime_to_us(moment: datetime) -> int:
@@ -184,7 +181,11 @@ def _instant_us(text: str, name: str) -> int:
     return datetime_to_us(parse_instant(text, name))
 
 
-def _integer(params: dict[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+def integer_param(params: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    """A query parameter that must be a plain integer in [minimum, maximum]; absent = ``default``.
+
+    The one reading of integer parameters for every route of the fake (audit log and lists).
+    """
     raw = params.get(name)
     if raw is None or raw == "":
         return default

@@ -22,13 +22,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar, cast
 
-from runai_extract.fake.filters import DATE_OPERATORS, FilterExpr, Operator, datetime_to_us, parse_instant
+from runai_extract.fake.filters import (
+    DATE_OPERATORS,
+    FilterExpr,
+    Operator,
+    datetime_to_us,
+    integer_param,
+    parse_instant,
+)
 from runai_extract.fake.problems import bad_request
 
 FieldKind = Literal["string", "number", "date"]
 Value = str | float | int | None  # dates are UTC microseconds
 _EXPRESSION = re.compile(r"^([A-Za-z0-9_]+)(==|!=|<=|>=|=@|!@|=\^|=\$)(.*)$", re.DOTALL)
-_INTEGER = re.compile(r"-?[0-9]+")
 
 
 T = TypeVar("T")
@@ -83,8 +89,8 @@ def parse_list_query(
     raw = [value for key, value in params if key == "filterBy" and value != ""]
     terms = tuple(_term(expr, fields) for value in raw for expr in value.split(","))
     return ListQuery(
-        offset=integer_param(single, "offset", 0, 0, 2**31 - 1),
-        limit=integer_param(single, "limit", default_limit, 1, max_limit),
+        offset=integer_param(single, "offset", 0, minimum=0, maximum=2**31 - 1),
+        limit=integer_param(single, "limit", default_limit, minimum=1, maximum=max_limit),
         sort_by=sort_by,
         descending=order == "desc",
         terms=terms,
@@ -97,8 +103,8 @@ def paging(
 ) -> tuple[int, int]:
     """(offset, limit) for the lists that only page."""
     single = dict(params)
-    offset = integer_param(single, "offset", 0, 0, 2**31 - 1)
-    return offset, integer_param(single, "limit", default_limit, 1, max_limit)
+    offset = integer_param(single, "offset", 0, minimum=0, maximum=2**31 - 1)
+    return offset, integer_param(single, "limit", default_limit, minimum=1, maximum=max_limit)
 
 
 def select(items: Sequence[L], query: ListQuery, default_sort: str | None = None) -> list[L]:
@@ -122,18 +128,6 @@ def page_of(items: Sequence[T], offset: int, limit: int) -> tuple[list[T], int |
     page = list(items[offset : offset + limit])
     following = offset + len(page)
     return page, (following if following < len(items) else None)
-
-
-def integer_param(params: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    if _INTEGER.fullmatch(raw) is None:
-        raise bad_request(f"query parameter '{name}' must be an integer")
-    value = int(raw)
-    if not minimum <= value <= maximum:
-        raise bad_request(f"query parameter '{name}' must be between {minimum} and {maximum}")
-    return value
 
 
 def boolean_param(params: Mapping[str, str], name: str) -> bool:

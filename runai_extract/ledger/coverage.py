@@ -44,6 +44,8 @@ class CoverageSummary:
 
     gaps: list[Gap] = field(default_factory=list)
     hours: dict[str, Counter[str]] = field(default_factory=dict)
+    # Views that could not be created in memory: coverage was still computed, the ledger is not healthy.
+    view_errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """Plain sentences: '<stream>: 2 gaps: ...' and '<stream> coverage: 5 h sealed, ...'."""
@@ -58,6 +60,7 @@ class CoverageSummary:
             counts = self.hours[stream]
             parts = [f"{counts[s]} h {s}" for s in STATUSES if counts[s]]
             out.append(f"{stream} coverage (UTC hours): {', '.join(parts) or 'nothing ingested yet'}")
+        out.extend(f"view not built: {error}" for error in self.view_errors)
         return out
 
 
@@ -77,7 +80,7 @@ def coverage_summary(lake: Lake) -> CoverageSummary:
         except duckdb.Error as exc:
             first = failures[0] if failures else str(exc).splitlines()[0]
             raise StorageError(f"cannot compute coverage: {first}; check `runai-ledger build-views`") from exc
-        summary = CoverageSummary()
+        summary = CoverageSummary(view_errors=failures)
         for stream, status, hours in counts:
             summary.hours.setdefault(str(stream), Counter())[str(status)] = int(hours)
         summary.gaps = [Gap(str(stream), start, end) for stream, start, end in rows]

@@ -1,15 +1,17 @@
 """The retention-lag alert: say loudly when a stream's watermark nears the API's retention horizon.
 
-Why: the control plane keeps audit events for 90 days. A ledger whose syncs have been failing
-quietly for weeks has a watermark creeping towards that horizon; once it passes it, the events
-between the watermark and the horizon are gone for good and no backfill can bring them back.
-The alert fires while there is still time (``Settings.retention_margin``, 10 days by default):
-it is logged as a WARNING, printed by ``status`` and carried in every sync summary.
+Why: the control plane keeps audit events for 90 days (a tenant may keep them shorter or longer:
+``Settings.retention``, RUNAI_LEDGER_RETENTION_DAYS, holds each stream's). A ledger whose syncs
+have been failing quietly for weeks has a watermark creeping towards that horizon; once it passes
+it, the records between the watermark and the horizon are gone for good and no backfill can
+bring them back. The alert fires while there is still time (``Settings.retention_margin``, 10
+days by default): it is logged as a WARNING, printed by ``status`` and carried in every sync summary.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,9 +20,6 @@ from runai_extract.ledger.watermarks import StateStore
 from transforms.storage import Lake
 
 log = logging.getLogger(__name__)
-
-# How long the API keeps each stream's records (Run:ai API reference: audit log, 90 days).
-RETENTION: dict[str, timedelta] = {"audit": timedelta(days=90)}
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class RetentionAlert:
     @property
     def days_left(self) -> float:
         """Days until events just after the watermark leave the API; negative once some are lost."""
-        return (self.watermark + self.retention - self.now) / timedelta(days=1)
+        return days_left(self.watermark, self.retention, self.now)
 
     def __str__(self) -> str:
         age = (self.now - self.watermark) / timedelta(days=1)
@@ -54,16 +53,23 @@ class RetentionAlert:
         )
 
 
-def retention_alerts(lake: Lake, margin: timedelta, *, now: datetime | None = None) -> list[RetentionAlert]:
+def days_left(watermark: datetime, retention: timedelta, now: datetime) -> float:
+    """Days until records just after ``watermark`` leave the API; negative once some are lost."""
+    return (watermark + retention - now) / timedelta(days=1)
+
+
+def retention_alerts(
+    lake: Lake, retention: Mapping[str, timedelta], margin: timedelta, *, now: datetime | None = None
+) -> list[RetentionAlert]:
     """Alerts for every stream whose watermark is older than now - (retention - margin); each logged."""
     current = now or datetime.now(UTC)
     store = StateStore(lake)
     alerts: list[RetentionAlert] = []
-    for stream, retention in sorted(RETENTION.items()):
+    for stream, kept in sorted(retention.items()):
         state = store.read(stream)
-        if state is None or state.watermark > current - (retention - margin):
+        if state is None or state.watermark > current - (kept - margin):
             continue
-        alert = RetentionAlert(stream, state.watermark, retention, current)
+        alert = RetentionAlert(stream, state.watermark, kept, current)
         log.warning("retention lag: %s", alert)
         alerts.append(alert)
     return alerts

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from runai_extract import __version__
+from runai_extract.core.errors import StorageError
 from runai_extract.core.times import Window, format_utc
 from transforms.catalog import INGEST_RUNS_TABLE
 from transforms.schemas import SCHEMA_VERSION
@@ -178,3 +180,54 @@ def record_run(
     Tables(lake).append(
         INGEST_RUNS_TABLE, ingest_run_table([row]), metadata={"stream": stream, "run_id": run_id}
     )
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """One earlier run of a stream as its run records tell it (a run of several windows is one)."""
+
+    run_id: str
+    mode: str
+    status: str  # the worst status of its windows: failed > partial > mismatch > committed
+    finished_at: datetime
+    error: str | None
+
+
+# Worst first: a run with one failed window is a failed run.
+_STATUS_RANK = ("failed", "partial", "mismatch")
+
+
+def recent_runs(lake: Lake, stream: str, n: int) -> list[PastRun]:
+    """The last ``n`` runs of ``stream``, newest first.
+
+    The one place that reads past runs back: the ingest_runs table's current snapshot (compacted
+    daily, so this reads a handful of files however old the ledger is).
+    """
+    import duckdb  # imported here: a sync that never looks back does not pay for it
+
+    files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
+    if not files or n < 1:
+        return []
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "SELECT run_id, any_value(mode), list(DISTINCT status), max(finished_at), "
+            "string_agg(DISTINCT error, '; ') FROM read_parquet(?, union_by_name = true) "
+            "WHERE stream = ? GROUP BY run_id ORDER BY max(finished_at) DESC LIMIT ?",
+            [files, stream, n],
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot read the {stream} run records: {exc}") from exc
+    finally:
+        con.close()
+    return [
+        PastRun(str(run_id), str(mode), _worst(statuses), finished.astimezone(UTC), error)
+        for run_id, mode, statuses, finished, error in rows
+    ]
+
+
+def _worst(statuses: Sequence[str]) -> str:
+    for status in _STATUS_RANK:
+        if status in statuses:
+            return status
+    return str(statuses[0]) if statuses else "unknown"

@@ -85,6 +85,7 @@ class WorkloadSyncSummary:
     event_rows: int = 0
     quarantined: int = 0
     details_failed: int = 0
+    failed_workloads: list[str] = field(default_factory=list)  # ids whose history/events failed
     gone: int = 0
     requests: int = 0  # every HTTP request, token requests included
     token_requests: int = 0
@@ -204,6 +205,7 @@ def _run(
         page_size=settings.page_size,
         concurrency=settings.concurrency,
     )
+    summary.failed_workloads = sorted(details.failures)
     summary.details_failed, summary.gone = (
         len(details.failures),
         sum(d.gone for d in details.details.values()),
@@ -354,9 +356,7 @@ def _record(
     record.rows_written = record.rows_new = summary.snapshots_written
     record.quarantined = summary.quarantined
     record.files = list(summary.files)
-    record.error = summary.error or (
-        f"{summary.details_failed} workload(s) without details" if summary.details_failed else None
-    )
+    record.error = summary.error or (_without_details(summary) if summary.details_failed else None)
     mode = "backfill" if summary.created_between else "sync"
     record_run(lake, summary.run_id, mode, record, started_at, stream=WORKLOADS_STREAM)
     if record.files or record.status != "failed":
@@ -370,6 +370,13 @@ def _record(
             summary.commits,
             _manifest_params(summary, settings),
         )
+
+
+def _without_details(summary: WorkloadSyncSummary, shown: int = 10) -> str:
+    """The run record's error for a partial run: how many, and which (the stall check quotes it)."""
+    ids = summary.failed_workloads
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return f"{summary.details_failed} workload(s) without details: {', '.join(ids[:shown])}{more}"
 
 
 def _manifest_params(summary: WorkloadSyncSummary, settings: Settings) -> dict[str, Any]:

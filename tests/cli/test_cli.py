@@ -105,7 +105,7 @@ def test_sync_status_and_query_formats(fake: FakeControlPlane, tmp_path: Path) -
     as_json = run_cli("query", "select count(*) as n from audit_events", "--format", "json", home=tmp_path)
     assert as_json.returncode == 0, as_json.stderr
     first = json.loads(as_json.stdout.strip().splitlines()[0].lstrip("["))
-    assert first["n"] > 0
+    assert first["n"] == fake.simulator.count()  # the fake's whole history is inside the first window
 
     again = run_cli("sync", "audit", env=api_env(fake), home=tmp_path)
     assert again.returncode == 0 and " 0 new rows" in again.stdout
@@ -116,3 +116,30 @@ def test_query_is_read_only(fake: FakeControlPlane, tmp_path: Path) -> None:
     result = run_cli("query", "drop view audit_events", home=tmp_path)
     assert result.returncode != 0
     assert run_cli("query", "select count(*) from audit_events", home=tmp_path).returncode == 0
+
+
+def test_a_failed_sync_keeps_its_error_when_the_view_refresh_fails_too(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    # A warehouse file DuckDB cannot open: the refresh after the failed sync fails as well.
+    (tmp_path / "warehouse.duckdb").write_text("not a database")
+    result = run_cli("sync", "workloads", env=api_env(fake, "definitely-wrong-secret"), home=tmp_path)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "credentials" in line and "warehouse" not in line
+
+
+def test_status_that_could_not_be_computed_in_full_exits_non_zero(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    assert run_cli("sync", "audit", env=api_env(fake), home=tmp_path).returncode == 0
+    healthy = run_cli("status", home=tmp_path)
+    assert healthy.returncode == 0, healthy.stderr
+    # A clusters file DuckDB cannot read: the org views cannot be built, coverage still can.
+    broken = tmp_path / "lake" / "org" / "clusters" / "observed_date=2026-11-20" / "part-x.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"PAR1 this is not parquet PAR1")
+    status = run_cli("status", home=tmp_path)
+    assert "audit coverage (UTC hours):" in status.stdout  # what could be computed is still shown
+    assert status.returncode == 1
+    assert "status is incomplete: " in one_error_line(status)

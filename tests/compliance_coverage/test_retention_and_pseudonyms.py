@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_a_watermark_85_days_old_is_an_alert_in_logs_status_and_the_sync_summary
     StateStore(Lake(settings.lake_uri)).commit("audit", old, "run-from-long-ago")
 
     with caplog.at_level(logging.WARNING):
-        [alert] = retention_alerts(Lake(settings.lake_uri), settings.retention_margin)
+        [alert] = retention_alerts(Lake(settings.lake_uri), settings.retention, settings.retention_margin)
     assert alert.stream == "audit" and 4.9 < alert.days_left < 5.1
     assert "retention lag: audit: watermark" in caplog.text and "lost in 5.0 days" in caplog.text
 
@@ -60,9 +61,26 @@ def test_a_fresh_watermark_or_a_wider_margin_decides_the_alert(
     settings = settings_for(fake, tmp_path)
     lake = Lake(settings.lake_uri)
     StateStore(lake).commit("audit", datetime.now(UTC) - timedelta(days=70), "run")
-    assert retention_alerts(lake, settings.retention_margin) == []
-    assert len(retention_alerts(lake, timedelta(days=25))) == 1
+    assert retention_alerts(lake, settings.retention, settings.retention_margin) == []
+    assert len(retention_alerts(lake, settings.retention, timedelta(days=25))) == 1
     assert "ALERT" not in printed(print_status, settings)
+
+
+def test_the_tenants_retention_is_a_setting_and_covers_workloads(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    settings = settings_for(fake, tmp_path, retention="audit=120,workloads=30")
+    lake = Lake(settings.lake_uri)
+    StateStore(lake).commit("audit", datetime.now(UTC) - timedelta(days=100), "run-a")
+    StateStore(lake).commit("workloads", datetime.now(UTC) - timedelta(days=25), "run-w")
+    [alert] = retention_alerts(lake, settings.retention, settings.retention_margin)
+    assert (alert.stream, alert.retention) == ("workloads", timedelta(days=30))
+    assert 4.9 < alert.days_left < 5.1
+
+    status = printed(print_status, settings)
+    assert "ALERT retention lag: workloads: watermark" in status and "the API keeps 30 days" in status
+    assert re.search(r"audit: watermark .*; 20\.0 days before unsynced records leave the API", status)
+    assert re.search(r"workloads: watermark .*; 5\.0 days before unsynced records leave the API", status)
 
 
 # -- pseudonymised views ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,59 @@ def test_connection_fields(
 def test_connection_without_host_is_refused() -> None:
     with pytest.raises(ConfigError, match="no host"):
         settings_from_connection(host="", port=None, schema=None, login="svc", password="pw", env={})
+
+
+def _connection_tls(value: object, tmp_path: Path) -> bool:
+    return settings_from_connection(
+        host="https://acme.run.ai",
+        port=None,
+        schema=None,
+        login="svc",
+        password="pw",
+        extra={"ledger_home": str(tmp_path), "verify_tls": value},
+        env={},
+    ).verify_tls
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("on", True), ("True ", True), (True, True), ("false", False), (False, False), ("0", False)],
+)
+def test_connection_verify_tls_reads_like_the_environment(
+    value: object, expected: bool, tmp_path: Path
+) -> None:
+    assert _connection_tls(value, tmp_path) is expected
+
+
+@pytest.mark.parametrize("value", ["ture", "maybe", "2"])
+def test_connection_verify_tls_typo_is_refused_not_read_as_off(value: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"verify_tls extra must be true or false, got '{value}'"):
+        _connection_tls(value, tmp_path)
+
+
+def test_retention_days_for_every_stream_or_per_stream(tmp_path: Path) -> None:
+    days = timedelta(days=1)
+    assert load_settings({}, home=tmp_path).retention == {
+        "audit": 90 * days,
+        "workloads": 90 * days,
+        "metrics": 90 * days,
+    }
+    assert set(load_settings({"RUNAI_LEDGER_RETENTION_DAYS": "30"}, home=tmp_path).retention.values()) == {
+        30 * days
+    }
+    mixed = load_settings({"RUNAI_LEDGER_RETENTION_DAYS": "audit=180, metrics=14"}, home=tmp_path).retention
+    assert mixed == {"audit": 180 * days, "workloads": 90 * days, "metrics": 14 * days}
+    assert load_settings({}, home=tmp_path, retention="workloads=7").retention["workloads"] == 7 * days
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("audit=ninety", r"RUNAI_LEDGER_RETENTION_DAYS \(audit\) must be a whole number of days"),
+        ("logs=30", "RUNAI_LEDGER_RETENTION_DAYS: unknown stream 'logs'"),
+        ("0", "must be a whole number of days \\(at least 1\\), got '0'"),
+    ],
+)
+def test_bad_retention_is_refused(value: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"RUNAI_LEDGER_RETENTION_DAYS": value}, home=tmp_path)

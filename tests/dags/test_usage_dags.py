@@ -13,6 +13,7 @@ import pytest
 
 from runai_extract.fake import FakeControlPlane
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, FAKE_NOW, fake_config
+from tests.usage.conftest import GPU_HOURS_REL
 from warehouse.query import run_query
 
 
@@ -65,6 +66,6 @@ def test_org_then_workload_runs_fill_the_usage_views(
     hours = run_query(
         home / "warehouse.duckdb", "select sum(gpu_hours) as h from usage_gpu_hours_daily"
     ).to_pylist()
-    assert hours[0]["h"] == pytest.approx(sum(fake.simulator.gpu_hours_truth().values()), rel=1e-3)
+    assert hours[0]["h"] == pytest.approx(sum(fake.simulator.gpu_hours_truth().values()), rel=GPU_HOURS_REL)
     rerun = dagbag.dags["runai_workloads"].test(logical_date=logical)
     assert rerun.get_task_instance("sync").xcom_pull(task_ids="sync")["rows_new"] == 0

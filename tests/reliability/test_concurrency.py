@@ -141,6 +141,8 @@ def test_queries_during_a_sync_succeed_or_fail_clearly_and_never_go_down(
         else:
             lines = [line for line in result.stderr.splitlines() if line.strip()]
             assert len(lines) == 1 and lines[0].startswith("runai-ledger: error: "), result.stderr
+    # all() of nothing is true: at least one CLI query must have answered while the sync ran.
+    assert cli_counts, [r.stderr for r in cli_results]
     assert all(first_day <= n <= len(everything) for n in cli_counts)
 
     ids = stored_ids(tmp_path)

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runai_extract.core.errors import ConfigError
 from transforms.audit import AuditBatch, normalise_audit, parse_timestamp
 from transforms.schemas import AUDIT_EVENTS
 from transforms.storage import Lake
@@ -100,7 +101,7 @@ def test_optional_fields_absent_since_2_23_are_nulls() -> None:
 
 
 def test_ingested_at_must_be_aware_and_becomes_utc() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(ConfigError, match="ingested_at must be a timezone-aware datetime"):
         normalise_audit([good()], run_id=RUN, ingested_at=datetime(2025, 6, 3))
     east = datetime(2025, 6, 3, 14, 0, tzinfo=timezone(timedelta(hours=2)))
     batch = normalise_audit([good()], run_id=RUN, ingested_at=east)

@@ -184,6 +184,7 @@ def test_written_files_read_as_a_hive_partition_in_duckdb(tmp_path: Path) -> Non
 
 
 # -- reading ids -----------------------------------------------------------------------------------
+# -- quarantine and run tables ---------------------------------------------------------------------
 def test_quarantine_table_round_trips(tmp_path: Path) -> None:
     records = [
         QuarantinedRecord(4, "field subject: missing", '{"id":"x"}'),

@@ -17,6 +17,11 @@ from transforms.storage import Lake
 from transforms.tables import Tables
 from warehouse.build import build_views
 
+# GPU-hours are sums of a few thousand float64 products of seconds and GPU counts: the rounding
+# error is ~1e-15 relative per operation, so 1e-9 leaves six orders of margin for the arithmetic
+# while a real error (one GPU-second on a 1000 GPU-hour key is 3e-7) fails.
+GPU_HOURS_REL = 1e-9
+
 
 def usage_config(faults: FaultConfig | None = None, events_per_day: int = 400) -> FakeConfig:
     """Two audit days of 400 events: ~170 workloads, quick to sync with their history and events."""
@@ -47,4 +52,4 @@ def lake_files(home: Path) -> list[str]:
     return sorted(f"{spec.name}/{f.path}" for spec in specs for f in tables.live_files(spec))
 
 
-__all__ = ["lake_files", "rows", "settings_for", "usage_config", "views"]
+__all__ = ["GPU_HOURS_REL", "lake_files", "rows", "settings_for", "usage_config", "views"]

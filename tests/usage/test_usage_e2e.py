@@ -11,7 +11,7 @@ import pytest
 from runai_extract.fake import FakeControlPlane
 from runai_extract.usage.org_units import sync_org
 from runai_extract.usage.workloads import sync_workloads
-from tests.usage.conftest import lake_files, rows, settings_for, views
+from tests.usage.conftest import GPU_HOURS_REL, lake_files, rows, settings_for, views
 
 
 def _sync(fake: FakeControlPlane, home: Path) -> None:
@@ -35,7 +35,7 @@ def _assert_close(got: dict[tuple[date, str], float], truth: dict[tuple[date, st
     assert set(got) == {key for key, hours in truth.items() if hours > 0}
     for key, hours in truth.items():
         if hours > 0:
-            assert got[key] == pytest.approx(hours, rel=1e-3), key
+            assert got[key] == pytest.approx(hours, rel=GPU_HOURS_REL), key
 
 
 def test_gpu_hours_and_final_states_equal_the_simulators_truth(

@@ -28,7 +28,7 @@ def test_workload_and_org_runs_verify_clean_and_a_changed_snapshot_is_named(
     usage_fake.simulator.advance(timedelta(hours=1))
     sync_workloads(settings)
     lake = Lake(settings.lake_uri)
-    assert _problems(lake) == {"audit": [], "org": [], "workloads": []}
+    assert _problems(lake) == {"audit": [], "ledger": [], "org": [], "workloads": []}
 
     tables = Tables(lake)
     snapshot = f"workload_snapshots/{tables.live_files(WORKLOAD_SNAPSHOTS_TABLE)[0].path}"

@@ -10,27 +10,11 @@
 -- partition directory's date, which is the UTC date of event_time.
 create or replace view audit_events as
 
+-- The columns are the source's (transforms/schemas.py AUDIT_EVENTS, the one list of them), with
+-- the partition date moved up beside the event time and the lineage file name left out.
 select
     event_id,
     event_time,
     event_date,
-    tenant_id,
-    subject,
-    subject_type,
-    source_ip,
-    action,
-    http_method,
-    url,
-    entity_type,
-    entity_name,
-    entity_id,
-    result,
-    http_status_code,
-    cluster_id,
-    cluster_name,
-    request_id,
-    metadata,
-    event_id_derived,
-    ingest_run_id,
-    ingested_at
+    * exclude (event_id, event_time, event_date, source_file)
 from src_audit_events

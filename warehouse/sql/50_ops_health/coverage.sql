@@ -28,34 +28,10 @@ with stored as (
     where status in ('committed', 'mismatch') and stream = 'audit'
 ),
 
-ordered as (
-    select
-        *,
-        max(window_end) over (
-            partition by stream
-            order by window_start, window_end
-            rows between unbounded preceding and 1 preceding
-        ) as reach_before
-    from stored
-),
-
-islands as (
-    select
-        stream,
-        window_start,
-        window_end,
-        sum(case when reach_before is null or window_start > reach_before then 1 else 0 end) over (
-            partition by stream
-            order by window_start, window_end
-            rows between unbounded preceding and current row
-        ) as island
-    from ordered
-),
-
 covered as (
-    select stream, island, min(window_start) as covered_start, max(window_end) as covered_end
-    from islands
-    group by stream, island
+    select stream, span_start as covered_start, span_end as covered_end
+    from covered_spans
+    where evidence = 'stored' and stream = 'audit'
 ),
 
 marks as (
@@ -158,37 +134,10 @@ checks as (
     select * from reconciliation
 ),
 
-sealed_ordered as (
-    select
-        stream,
-        window_start,
-        window_end,
-        max(window_end) over (
-            partition by stream
-            order by window_start, window_end
-            rows between unbounded preceding and 1 preceding
-        ) as reach_before
-    from checks
-    where sealed
-),
-
-sealed_islands as (
-    select
-        stream,
-        window_start,
-        window_end,
-        sum(case when reach_before is null or window_start > reach_before then 1 else 0 end) over (
-            partition by stream
-            order by window_start, window_end
-            rows between unbounded preceding and current row
-        ) as island
-    from sealed_ordered
-),
-
 sealed_spans as (
-    select stream, min(window_start) as sealed_start, max(window_end) as sealed_end
-    from sealed_islands
-    group by stream, island
+    select stream, span_start as sealed_start, span_end as sealed_end
+    from covered_spans
+    where evidence = 'sealed'
 ),
 
 seal_coverage as (

@@ -3,36 +3,27 @@
 --
 -- Why: completeness must be provable. A failed window that was never rerun, or a backfill that
 -- started past the watermark, leaves a hole that row counts alone do not show. Each row is one gap,
--- from the end of the coverage before it (covered_until) to the next covered window's start.
--- Overlapping windows (the re-read overlap) are expected and are not gaps.
+-- from the end of the covered span before it (covered_until) to the next span's start; what
+-- "covered" means is covered_spans' rule, the one coverage grades hours by.
 create or replace view ingest_gaps as
 
-with covered as (
-    select stream, window_start, window_end
-    from ingest_runs
-    where status in ('committed', 'mismatch')
-),
-
-reach as (
+with spans as (
     select
         stream,
-        window_start,
-        max(window_end) over (
-            partition by stream
-            order by window_start, window_end
-            rows between unbounded preceding and 1 preceding
-        ) as covered_until
-    from covered
+        span_start,
+        lag(span_end) over (partition by stream order by span_start) as covered_until
+    from covered_spans
+    where evidence = 'stored'
 ),
 
 final as (
     select
         stream,
         covered_until as gap_start,
-        window_start as gap_end,
-        round((epoch(window_start) - epoch(covered_until)) / 3600.0, 3) as gap_hours
-    from reach
-    where window_start > covered_until
+        span_start as gap_end,
+        round((epoch(span_start) - epoch(covered_until)) / 3600.0, 3) as gap_hours
+    from spans
+    where covered_until is not null
 )
 
 select * from final
