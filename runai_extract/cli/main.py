@@ -326,9 +326,16 @@ def fake_server(
     bad_record_rate: Annotated[
         float, typer.Option(help="Fraction of rows served as corrupt variants.")
     ] = 0.0,
+    api_version: Annotated[
+        str, typer.Option(help="Control-plane release to speak: 2.18 ... 2.26, 3.0, or latest (SaaS).")
+    ] = "latest",
 ) -> None:
     """Serve the fake Run:ai control plane on 127.0.0.1 until interrupted."""
     from runai_extract.fake import FakeConfig, FaultConfig, serve_forever
+    from runai_extract.fake.releases import RELEASES
+
+    if api_version not in RELEASES:
+        raise ConfigError(f"--api-version must be one of {', '.join(RELEASES)} (got {api_version!r})")
 
     if retry_after not in ("seconds", "http-date", "none"):
         raise ConfigError(f"--retry-after must be seconds, http-date or none (got {retry_after!r})")
@@ -360,6 +367,7 @@ def fake_server(
         client_id=client_id,
         client_secret=client_secret,
         faults=faults,
+        api_version=api_version,
     )
     serve_forever(config, "127.0.0.1", port)
 
