@@ -132,17 +132,17 @@ def test_answers_validate_against_the_release_client(
         body = _ok(client, AUDIT, numberOfSamples=1000, **WINDOW)
         envelope = "GetAuditLogs1200Response" if version == "2.19" else "GetAuditLogs200Response"
         check("audit envelope", envelope, body)
-        for row in body["audit_logs"]:
+        for row in body["audit_logs"][:150]:
             check(f"audit row {row['id']}", "AuditLog", row, exact_keys=True)
     if features.has("audit.legacy"):
-        for row in _ok(client, LEGACY_AUDIT, limit=1000, **LEGACY_WINDOW):
+        for row in _ok(client, LEGACY_AUDIT, limit=150, **LEGACY_WINDOW):
             check(f"legacy row {row['id']}", "AuditLogRecord", row, exact_keys=True)
     for deleted in ("false", "true"):
         body = _ok(client, WORKLOADS, limit=500, deleted=deleted)
         check(f"workloads deleted={deleted}", "GetWorkloads200Response", body)
         for item in body["workloads"]:
             check(f"workload {item['id']}", "Workload", item, exact_keys=True)
-    for item in _ok(client, WORKLOADS, limit=500)["workloads"][:15]:
+    for item in _ok(client, WORKLOADS, limit=500)["workloads"][:6]:
         detail = _ok(client, f"{WORKLOADS}/{item['id']}")
         model = "WorkloadDetailed" if features.has("workload.detailed") else "Workload"
         check(f"detail {item['id']}", model, detail, exact_keys=True)
@@ -153,7 +153,7 @@ def test_answers_validate_against_the_release_client(
     check("404 body", "Error", client.get("/api/v1/no-such-thing").json())
     result = validate(features.runapy, checks)
     assert result["version"] == features.runapy
-    assert result["checked"] == len(checks) > 20
+    assert result["checked"] == len(checks) > 20, checks
     assert not result["failures"], "\n".join(result["failures"][:20])
 
 

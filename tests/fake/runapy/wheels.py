@@ -41,6 +41,11 @@ def unpacked(version: str) -> Path:
     partial = root / f".{version}.partial"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(partial)
+    # Compiled once here: importing runapy's ~1000 model modules from source costs seconds per
+    # subprocess, and the test environment does not write bytecode (PYTHONDONTWRITEBYTECODE).
+    compiled = subprocess.run([sys.executable, "-m", "compileall", "-q", str(partial)], check=False)
+    if compiled.returncode != 0:
+        raise RuntimeError(f"could not compile runapy {version}")
     partial.rename(target)  # atomic: a half-unpacked wheel is never taken for a whole one
     return target
 
