@@ -77,7 +77,9 @@ class AuditBatch:
     drift: Counter[str] = field(default_factory=Counter)
 
 
-def normalise_audit(records: Sequence[Any], *, run_id: str, ingested_at: datetime) -> AuditBatch:
+def normalise_audit(
+    records: Sequence[Any], *, run_id: str, ingested_at: datetime, flavour: str = "audit_log"
+) -> AuditBatch:
     """Validate and type ``records``; the table has exactly the AUDIT_EVENTS schema.
 
     ``len(batch.table) + len(batch.quarantined) == len(records)`` always holds, and the stored rows
@@ -89,7 +91,7 @@ def normalise_audit(records: Sequence[Any], *, run_id: str, ingested_at: datetim
     notes = Notes()
     arrays, ids = validate_columns(objects, problems, notes)
     arrays["event_id"], derived = event_ids(ids, objects, problems, notes)
-    table = _assemble(arrays, derived, problems.keep_mask(len(objects)), run_id, ingested_at)
+    table = _assemble(arrays, derived, problems.keep_mask(len(objects)), run_id, ingested_at, flavour)
     drift = _drift(table, objects, set(problems.by_pos), notes)
     quarantined = _quarantined(records, indexes, problems, not_objects)
     return AuditBatch(table=table, quarantined=quarantined, drift=drift)
@@ -120,6 +122,7 @@ def _assemble(
     keep: pa.Array | None,
     run_id: str,
     ingested_at: datetime,
+    flavour: str,
 ) -> pa.Table:
     n = len(arrays["event_id"])
     arrays["event_id_derived"] = derived if derived is not None else pa.repeat(pa.scalar(False), n)
@@ -127,6 +130,7 @@ def _assemble(
         arrays = {name: array.filter(keep) for name, array in arrays.items()}
         n = len(arrays["event_id"])
     arrays["http_status_code"] = arrays["http_status_code"].cast(pa.int32())
+    arrays["api_flavour"] = pa.repeat(pa.scalar(flavour, pa.string()), n)
     arrays["ingest_run_id"] = pa.repeat(pa.scalar(run_id, pa.string()), n)
     arrays["ingested_at"] = pa.repeat(pa.scalar(ingested_at, UTC_TS), n)
     return pa.Table.from_arrays([arrays[f.name] for f in AUDIT_EVENTS], schema=AUDIT_EVENTS)

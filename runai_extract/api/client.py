@@ -223,6 +223,7 @@ class RunaiClient:
         self._redact = Redactor([settings.client_secret])
         self._base_url = settings.base_url
         self._server_time: datetime | None = None
+        self._deprecated: dict[str, tuple[str, str | None]] = {}  # path -> (Deprecation, Sunset)
         self._http = _build_http(settings, transport, self._count_request, self._count_response)
         self._auth = TokenAuth(settings, self._post_token, clock=clock, refresh_margin=token_refresh_margin)
 
@@ -375,7 +376,15 @@ class RunaiClient:
         """
         return self._server_time
 
+    @property
+    def deprecation_headers(self) -> dict[str, tuple[str, str | None]]:
+        """Path -> (Deprecation, Sunset) for every path that answered with a Deprecation or Sunset header."""
+        return dict(self._deprecated)
+
     def _count_response(self, response: httpx.Response) -> None:
+        deprecation, sunset = response.headers.get("Deprecation"), response.headers.get("Sunset")
+        if deprecation or sunset:
+            self._deprecated[response.request.url.path] = (deprecation or "", sunset)
         stamp = response.headers.get("Date")
         if stamp:
             # A garbled Date header is not worth failing a request over.

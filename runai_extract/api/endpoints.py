@@ -61,6 +61,12 @@ AUDIT_LOG = Endpoint(
     fixed_params=(("sortBy", "timestamp"), ("sortOrder", "asc")),
 )
 
+# The legacy audit log of 2.18/2.19 (removed in 2.20): a bare array, newest first, no total or
+# next, `limit` default 50. Used only when the tenant has no /api/v1/audit/log (api/features.py).
+LEGACY_AUDIT_LOG = Endpoint(
+    "legacy_audit_log", "/v1/k8s/audit", None, "limit", 500, False, has_next=False
+)
+
 # The live workload list. Paged by keyset on createdAt (runai_extract/workload_pages.py), not by
 # plain offsets: the list changes while we page it.
 WORKLOADS = Endpoint("workloads", "/api/v1/workloads", "workloads", "limit", 500, False)
@@ -91,6 +97,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         for e in sorted(
             [
                 AUDIT_LOG,
+                LEGACY_AUDIT_LOG,
                 WORKLOADS,
                 WORKLOAD_HISTORY,
                 WORKLOAD_EVENTS,

@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from runai_extract.api.client import RunaiClient
-from runai_extract.api.endpoints import AUDIT_LOG
-from runai_extract.api.pagination import audit_pages
+from runai_extract.api.endpoints import Endpoint
+from runai_extract.audit.flavours import audit_reader, legacy_ids_moved
 from runai_extract.core.errors import ApiContractError, LedgerError
 from runai_extract.core.times import Window, format_api_time, format_utc
 from runai_extract.ledger.run_records import STREAM, Progress, SliceResult, add_request_stats, record_run
-from transforms.audit import AuditBatch, normalise_audit
+from transforms.audit import AuditBatch
 from transforms.digest import id_set_digest
 from transforms.schemas import AUDIT_EVENTS
 from transforms.storage import Lake
@@ -110,14 +110,16 @@ def _page_into_file(
     ingested_at = datetime.now(UTC)
     bad: list[tuple[int, AuditBatch]] = []
     # Pages are gathered into large row groups: smaller files that DuckDB scans faster.
+    reader = audit_reader(client)  # modern or legacy (2.18/2.19) audit log, probed once per run
+    window_ids: set[str] = set()
     with ParquetStreamWriter(lake, target, AUDIT_EVENTS, row_group_rows=ROW_GROUP_ROWS) as writer:
-        for page in audit_pages(client, piece.start, piece.end, page_size):
+        for page in reader.pages(client, piece.start, piece.end, page_size):
             result.pages += 1
             result.rows_received += len(page.items)
             if page.total is not None:
                 totals.add(page.total)
-            batch = normalise_audit(page.items, run_id=run_id, ingested_at=ingested_at)
-            kept = _keep_new(batch, piece, stored, seen, result, api_ids)
+            batch = reader.normalise(page.items, run_id=run_id, ingested_at=ingested_at)
+            kept = _keep_new(batch, piece, stored, seen, result, window_ids)
             writer.write(kept)
             result.rows_written += kept.num_rows
             result.rows_new += _count_new(kept, own_before)
@@ -125,30 +127,38 @@ def _page_into_file(
                 bad.append((page.offset, batch))
             sink.rows(len(page.items))
         # Checked inside the writer's block: raising here means this pass's file never appears.
-        _check_total(result, totals, piece, repage)
+        # The legacy log has no total: a second read of the window stands in for it.
+        ids_moved = not reader.has_total and legacy_ids_moved(client, reader, piece, page_size, window_ids)
+        _check_total(result, totals, piece, repage, ids_moved=ids_moved)
+    if api_ids is not None:
+        api_ids.update(window_ids)
     result.files = [target] if writer.rows else []
-    result.api_query = _api_query(piece, page_size)
+    result.api_query = _api_query(reader.endpoint, piece, page_size)
+    result.api_features = reader.features.describe()
+    result.deprecations = reader.notices(client)
     result.id_set_digest = id_set_digest(seen)  # seen holds exactly the ids written to the file
     return bad
 
 
-def _api_query(piece: Window, page_size: int) -> str:
+def _api_query(endpoint: Endpoint, piece: Window, page_size: int) -> str:
     """The slice's request without its offset, so a record says exactly what api_total counted."""
     params = {
-        **dict(AUDIT_LOG.fixed_params),
+        **dict(endpoint.fixed_params),
         "start": format_api_time(piece.start),
         "end": format_api_time(piece.end),
     }
-    if AUDIT_LOG.page_param:
-        params[AUDIT_LOG.page_param] = str(AUDIT_LOG.page_size(page_size))
-    return f"GET {AUDIT_LOG.path}?{urlencode(sorted(params.items()))}"
+    if endpoint.page_param:
+        params[endpoint.page_param] = str(endpoint.page_size(page_size))
+    return f"GET {endpoint.path}?{urlencode(sorted(params.items()))}"
 
 
 class _Repage(Exception):
     """Internal: the first pass saw the API's total disagree; discard it and page the slice again."""
 
 
-def _check_total(result: SliceResult, totals: set[int], piece: Window, repage: bool) -> None:
+def _check_total(
+    result: SliceResult, totals: set[int], piece: Window, repage: bool, *, ids_moved: bool = False
+) -> None:
     """Compare the API's total with the rows received; re-page once, refuse a total that stays wrong.
 
     A total that moved between pages means rows landed in the window while we paged (offsets
@@ -158,7 +168,7 @@ def _check_total(result: SliceResult, totals: set[int], piece: Window, repage: b
     is the only answer that cannot lose events.
     """
     result.api_total = max(totals) if totals else None
-    moved = len(totals) > 1
+    moved = len(totals) > 1 or ids_moved
     short = result.api_total is not None and result.api_total != result.rows_received
     result.total_mismatch = moved or short
     if not result.total_mismatch:

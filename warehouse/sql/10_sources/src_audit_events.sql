@@ -21,6 +21,9 @@ with source as (
         union_by_name = true,
         filename = true
     )
+    union all by name
+    select cast(null as varchar) as api_flavour  -- files written before the column existed
+    where false
 ),
 
 renamed as (
@@ -44,6 +47,8 @@ renamed as (
         cast(request_id as varchar) as request_id,
         cast(metadata as map(varchar, varchar)) as metadata,
         cast(event_id_derived as boolean) as event_id_derived,
+        -- 'audit_log' or 'k8s_audit' (the 2.18/2.19 legacy API); files from before the column: null
+        coalesce(cast(api_flavour as varchar), 'audit_log') as api_flavour,
         cast(ingest_run_id as varchar) as ingest_run_id,
         cast(ingested_at as timestamptz) as ingested_at,
         cast(event_date as date) as event_date,
