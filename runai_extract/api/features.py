@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from runai_extract.api.endpoints import CLUSTERS, NODE_POOLS, Endpoint
+from runai_extract.api.pagination import fetch_all
 from runai_extract.core.errors import ApiContractError, FatalApiError
 from runai_extract.core.times import format_api_time
 
@@ -104,3 +106,26 @@ def deprecation_notices(client: ProbeClient, used_paths: set[str]) -> list[str]:
                 "upgrade the control plane (the ledger switches to /api/v1/audit/log by itself)"
             )
     return notices
+
+
+LEGACY_NODE_POOLS_PATH = "/v1/k8s/clusters/{id}/node-pools"
+
+
+def fetch_org_list(client: ProbeClient, endpoint: Endpoint, page_size: int) -> list[Any]:
+    """Every item of an org list; node pools fall back to the per-cluster list where 2.18 has no other.
+
+    ``/api/v1/node-pools`` arrives in 2.19. A 404 there means a 2.18 tenant: its node pools are
+    read cluster by cluster from the legacy ``/v1/k8s/clusters/{uuid}/node-pools`` (a bare array).
+    """
+    try:
+        return fetch_all(client, endpoint, page_size)
+    except FatalApiError as exc:
+        if exc.status != 404 or endpoint is not NODE_POOLS:
+            raise
+    pools: list[Any] = []
+    for cluster in fetch_all(client, CLUSTERS, page_size):
+        legacy = Endpoint("node_pools_legacy", LEGACY_NODE_POOLS_PATH, None, None, 500, False)
+        uuid = cluster.get("uuid") if isinstance(cluster, dict) else None
+        if isinstance(uuid, str):
+            pools.extend(fetch_all(client, legacy.for_id(uuid), page_size))
+    return pools
