@@ -56,6 +56,14 @@ ENUMS: dict[str, frozenset[str]] = {
 }
 
 _KNOWN_FIELDS = frozenset(AUDIT_WIRE_FIELDS)
+# Keys every 2.24 row carries in practice (the schema made most optional in 2.23). A row without
+# one is stored with the column null and counted as drift ``gone:<key>``: a field the control
+# plane stopped sending must be noticed, not silently become a column of nulls.
+EXPECTED_FIELDS = frozenset(
+    {"id", "timestamp", "tenant_id", "subject", "subject_type", "source_ip", "action", "http_method",
+     "url", "entity_type", "entity_name", "result", "http_status_code", "request_id"}
+)  # fmt: skip
+_EXTRA_TYPE = AUDIT_EVENTS.field("extra_fields").type
 _DRIFT_VALUE_CHARS = 64  # a hostile 10 MB enum value must not become a 10 MB drift key
 
 
@@ -78,7 +86,12 @@ class AuditBatch:
 
 
 def normalise_audit(
-    records: Sequence[Any], *, run_id: str, ingested_at: datetime, flavour: str = "audit_log"
+    records: Sequence[Any],
+    *,
+    run_id: str,
+    ingested_at: datetime,
+    flavour: str = "audit_log",
+    expected: frozenset[str] = EXPECTED_FIELDS,
 ) -> AuditBatch:
     """Validate and type ``records``; the table has exactly the AUDIT_EVENTS schema.
 
@@ -91,8 +104,10 @@ def normalise_audit(
     notes = Notes()
     arrays, ids = validate_columns(objects, problems, notes)
     arrays["event_id"], derived = event_ids(ids, objects, problems, notes)
+    arrays["extra_fields"] = _extra_fields(objects)
     table = _assemble(arrays, derived, problems.keep_mask(len(objects)), run_id, ingested_at, flavour)
     drift = _drift(table, objects, set(problems.by_pos), notes)
+    drift.update(_gone(objects, set(problems.by_pos), expected))
     quarantined = _quarantined(records, indexes, problems, not_objects)
     return AuditBatch(table=table, quarantined=quarantined, drift=drift)
 
@@ -161,6 +176,29 @@ def _drift(table: pa.Table, objects: list[dict[Any, Any]], rejected: set[int], n
         if count:
             drift[label] += count
     return drift
+
+
+def _extra_fields(objects: list[dict[Any, Any]]) -> pa.Array:
+    """Keys no column holds (a newer API's fields), per record, as key -> JSON text; else null."""
+    unknown = set().union(*objects).difference(_KNOWN_FIELDS) if objects else set()
+    if not unknown:
+        return pa.nulls(len(objects), _EXTRA_TYPE)
+    values = []
+    for record in objects:
+        extra = [(str(k), record_json(record[k])) for k in record if k in unknown]
+        values.append(sorted(extra) or None)
+    return pa.array(values, type=_EXTRA_TYPE)
+
+
+def _gone(objects: list[dict[Any, Any]], rejected: set[int], expected: frozenset[str]) -> Counter[str]:
+    """Stored rows missing a key the API used to send, counted as ``gone:<key>``."""
+    gone: Counter[str] = Counter()
+    for pos, record in enumerate(objects):
+        if pos in rejected or expected <= record.keys():
+            continue
+        for key in expected.difference(record):
+            gone[f"gone:{key}"] += 1
+    return gone
 
 
 def _quarantined(

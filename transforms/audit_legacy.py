@@ -42,6 +42,10 @@ _RENAMES = {
     "clusterUuid": "cluster_id",
     "action": "action",
 }
+# What every legacy row maps to (the legacy record has no url, http_method or request_id at all).
+LEGACY_EXPECTED = frozenset(
+    {"id", "timestamp", "tenant_id", "subject", "subject_type", "action", "entity_type", "entity_name", "result"}
+)
 _DROPPED = frozenset({"version", "sourceId", "context", "body", "error", "id"})
 _ACTIONS = {
     "create": "create",
@@ -56,7 +60,9 @@ _ACTIONS = {
 def normalise_legacy_audit(records: Sequence[Any], *, run_id: str, ingested_at: datetime) -> AuditBatch:
     """Like :func:`transforms.audit.normalise_audit`, for legacy records; rows keep their order."""
     mapped = [legacy_to_wire(record) if isinstance(record, dict) else record for record in records]
-    return normalise_audit(mapped, run_id=run_id, ingested_at=ingested_at, flavour=LEGACY_FLAVOUR)
+    return normalise_audit(
+        mapped, run_id=run_id, ingested_at=ingested_at, flavour=LEGACY_FLAVOUR, expected=LEGACY_EXPECTED
+    )
 
 
 def legacy_to_wire(record: dict[str, Any]) -> dict[str, Any]:

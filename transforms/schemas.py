@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2  # 2: audit_events.api_flavour, ingest_runs.api_features
+SCHEMA_VERSION = 2  # 2: audit_events.api_flavour + extra_fields, ingest_runs.api_features
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 
@@ -65,6 +65,10 @@ AUDIT_EVENTS = pa.schema(
         # (the legacy GET /v1/k8s/audit of 2.18/2.19, camelCase, integer ids). Files written before
         # the column existed read as null, meaning 'audit_log'.
         pa.field("api_flavour", pa.string()),
+        # Top-level keys of the record that no column holds (fields a newer API added): key ->
+        # the value's JSON text, null when there were none. Stored, so an auditor loses nothing,
+        # and counted as drift ``field:<key>`` in the run record.
+        pa.field("extra_fields", pa.map_(pa.string(), pa.string())),
         pa.field("ingest_run_id", pa.string(), nullable=False),
         pa.field("ingested_at", UTC_TS, nullable=False),
     ],

@@ -10,8 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from runai_extract.audit.sync import sync_audit
+from runai_extract.cli.status import print_status
 from runai_extract.fake import FakeConfig, FakeControlPlane
 from runai_extract.fake.legacy_audit import legacy_id
 from runai_extract.fake.releases import RELEASES, release
@@ -87,3 +89,47 @@ def test_a_2_19_ledger_keeps_syncing_after_the_tenant_upgrades_to_2_20(
     assert len(ids) == len(set(ids)), "the seam stored an event twice"
     assert set(ids) == _expected_audit_ids(after, tmp_path)
     assert rows(con, "select distinct api_flavour from audit_events") == [("audit_log",)]
+
+
+def test_latest_adding_and_dropping_fields_keeps_landing_and_is_reported(
+    start_fake: Callable[..., FakeControlPlane], tmp_path: Path
+) -> None:
+    config = replace(
+        _config("latest"),
+        extra_audit_fields=(("actor_country", "NL"),),
+        dropped_audit_fields=("request_id",),
+    )
+    fake = start_fake(config)
+    summary = sync_audit(settings_for(fake, tmp_path), now=NOW)
+    drift = summary.to_dict()["drift"]
+    stored = summary.rows_new
+    assert stored > 0
+    assert drift["field:actor_country"] == stored and drift["gone:request_id"] == stored
+
+    con = views(settings_for(fake, tmp_path))
+    assert {row[0] for row in rows(con, "select event_id from audit_events")} == _expected_audit_ids(
+        fake, tmp_path
+    )
+    assert rows(con, "select distinct extra_fields['actor_country'], request_id from audit_events") == [
+        ('"NL"', None)
+    ]
+
+
+def test_deprecated_endpoints_are_named_with_the_date_or_release_to_upgrade_by(
+    start_fake: Callable[..., FakeControlPlane], tmp_path: Path
+) -> None:
+    sunset = "Sat, 01 Aug 2026 00:00:00 GMT"
+    saas = start_fake(replace(_config("latest"), sunsets=(("/api/v1/audit/log", sunset),)))
+    notices = sync_audit(settings_for(saas, tmp_path / "saas"), now=NOW).deprecations()
+    assert notices == [f"the control plane marks /api/v1/audit/log deprecated: it stops working on {sunset}"]
+
+    old = start_fake(_config("2.18"))  # reads /v1/k8s/audit, which 2.20 removes
+    notices = sync_audit(settings_for(old, tmp_path / "old"), now=NOW).deprecations()
+    assert len(notices) == 1 and "/v1/k8s/audit" in notices[0] and "2.20" in notices[0]
+    console = Console(record=True, width=300)
+    print_status(settings_for(old, tmp_path / "old"), console)
+    said = console.export_text()
+    assert "audit API in use: audit=k8s_audit" in said
+    assert f"DEPRECATED API: {notices[0]}" in said
+    current = start_fake(_config("2.24"))
+    assert sync_audit(settings_for(current, tmp_path / "current"), now=NOW).deprecations() == []

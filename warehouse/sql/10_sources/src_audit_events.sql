@@ -22,7 +22,8 @@ with source as (
         filename = true
     )
     union all by name
-    select cast(null as varchar) as api_flavour  -- files written before the column existed
+    -- files written before these columns existed
+    select cast(null as varchar) as api_flavour, cast(null as map(varchar, varchar)) as extra_fields
     where false
 ),
 
@@ -49,6 +50,7 @@ renamed as (
         cast(event_id_derived as boolean) as event_id_derived,
         -- 'audit_log' or 'k8s_audit' (the 2.18/2.19 legacy API); files from before the column: null
         coalesce(cast(api_flavour as varchar), 'audit_log') as api_flavour,
+        cast(extra_fields as map(varchar, varchar)) as extra_fields,
         cast(ingest_run_id as varchar) as ingest_run_id,
         cast(ingested_at as timestamptz) as ingested_at,
         cast(event_date as date) as event_date,

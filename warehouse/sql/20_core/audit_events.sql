@@ -34,6 +34,7 @@ select
     metadata,
     event_id_derived,
     api_flavour,
+    extra_fields,
     ingest_run_id,
     ingested_at
 from src_audit_events
