@@ -44,7 +44,17 @@ _RENAMES = {
 }
 # What every legacy row maps to (the legacy record has no url, http_method or request_id at all).
 LEGACY_EXPECTED = frozenset(
-    {"id", "timestamp", "tenant_id", "subject", "subject_type", "action", "entity_type", "entity_name", "result"}
+    {
+        "id",
+        "timestamp",
+        "tenant_id",
+        "subject",
+        "subject_type",
+        "action",
+        "entity_type",
+        "entity_name",
+        "result",
+    }
 )
 _DROPPED = frozenset({"version", "sourceId", "context", "body", "error", "id"})
 _ACTIONS = {

@@ -63,9 +63,7 @@ AUDIT_LOG = Endpoint(
 
 # The legacy audit log of 2.18/2.19 (removed in 2.20): a bare array, newest first, no total or
 # next, `limit` default 50. Used only when the tenant has no /api/v1/audit/log (api/features.py).
-LEGACY_AUDIT_LOG = Endpoint(
-    "legacy_audit_log", "/v1/k8s/audit", None, "limit", 500, False, has_next=False
-)
+LEGACY_AUDIT_LOG = Endpoint("legacy_audit_log", "/v1/k8s/audit", None, "limit", 500, False, has_next=False)
 
 # The live workload list. Paged by keyset on createdAt (runai_extract/workload_pages.py), not by
 # plain offsets: the list changes while we page it.

@@ -214,9 +214,7 @@ def audit_pages(client: JsonGetter, start: datetime, end: datetime, page_size: i
     return iter(OffsetPaginator(client, AUDIT_LOG, params, page_size))
 
 
-def legacy_audit_pages(
-    client: JsonGetter, start: datetime, end: datetime, page_size: int
-) -> Iterator[Page]:
+def legacy_audit_pages(client: JsonGetter, start: datetime, end: datetime, page_size: int) -> Iterator[Page]:
     """Page the legacy audit log (2.18/2.19 ``GET /v1/k8s/audit``) over [start, end].
 
     The same page shape as :func:`audit_pages`, with ``total`` None: the legacy list is a bare

@@ -137,7 +137,9 @@ def _features(name: str) -> frozenset[str]:
     )
 
 
-RELEASE_FEATURES: Mapping[str, frozenset[str]] = MappingProxyType({name: _features(name) for name in RELEASES})
+RELEASE_FEATURES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {name: _features(name) for name in RELEASES}
+)
 """The table itself: release -> the features it has."""
 
 

@@ -184,7 +184,9 @@ class WorkloadHandlers:
     def cluster_nodepools(self, params: Params, path: Mapping[str, str]) -> bytes:
         """The legacy per-cluster list (2.18; deprecated from 2.19): a bare array, not paged."""
         org, now_ms = self.model.org, self.model.now_ms
-        cluster = next((c for c in org.clusters if c.uuid == path["cluster_uuid"] and c.created_ms <= now_ms), None)
+        cluster = next(
+            (c for c in org.clusters if c.uuid == path["cluster_uuid"] and c.created_ms <= now_ms), None
+        )
         if cluster is None:
             raise ApiProblem(404, "Resource id not found.", f"cluster {path['cluster_uuid']} does not exist")
         return orjson.dumps(

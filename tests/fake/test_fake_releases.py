@@ -51,7 +51,7 @@ def _ok(client: httpx.Client, path: str, **params: Any) -> Any:
 def test_each_release_routes_what_it_has_and_404s_the_rest(
     served: tuple[str, FakeControlPlane, httpx.Client],
 ) -> None:
-    version, plane, client = served
+    version, _plane, client = served
     features = release(version)
     expected = {
         AUDIT: features.has("audit.modern"),
@@ -93,7 +93,7 @@ def test_legacy_audit_is_camel_case_newest_first_without_total(
 
 
 def test_workload_fields_follow_the_release(served: tuple[str, FakeControlPlane, httpx.Client]) -> None:
-    version, plane, client = served
+    version, _plane, client = served
     workloads = _ok(client, WORKLOADS, limit=500)["workloads"]
     keys = set().union(*(set(item) for item in workloads))
     absent = release(version).absent_workload_fields
@@ -106,7 +106,7 @@ def test_workload_fields_follow_the_release(served: tuple[str, FakeControlPlane,
 def test_event_order_defaults_and_filter_cap_follow_the_release(
     served: tuple[str, FakeControlPlane, httpx.Client],
 ) -> None:
-    version, plane, client = served
+    version, _plane, client = served
     workload = max(_ok(client, WORKLOADS, limit=500)["workloads"], key=lambda w: w["updatedAt"])
     events = _ok(client, f"{WORKLOADS}/{workload['id']}/events", limit=500)["events"]
     stamps = [event["createdAt"] for event in events]
@@ -121,7 +121,7 @@ def test_event_order_defaults_and_filter_cap_follow_the_release(
 def test_answers_validate_against_the_release_client(
     served: tuple[str, FakeControlPlane, httpx.Client],
 ) -> None:
-    version, plane, client = served
+    version, _plane, client = served
     features = release(version)
     checks: list[dict[str, Any]] = []
 
@@ -162,5 +162,5 @@ def test_the_release_table_is_ordered_and_complete() -> None:
     # Features only arrive or leave at release boundaries; "latest" has everything 3.0 has.
     assert RELEASE_FEATURES["latest"] == RELEASE_FEATURES["3.0"]
     assert "audit.modern" not in RELEASE_FEATURES["2.18"] and "audit.legacy" not in RELEASE_FEATURES["2.20"]
-    with pytest.raises(ValueError, match="2.18"):
+    with pytest.raises(ValueError, match=r"2\.18"):
         FakeConfig(api_version="2.17")
