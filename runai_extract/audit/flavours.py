@@ -3,23 +3,37 @@
 Which one a run reads is probed once per run (runai_extract/api/features.py); the modern
 ``/api/v1/audit/log`` wins whenever the tenant has it. The legacy ``/v1/k8s/audit`` sends no
 ``total``, so its check is different: :func:`legacy_ids_moved` re-pages the window and compares
-id sets (slices.py calls it where the modern log compares totals).
+id sets (slices.py calls it where the modern log compares totals). When a tenant upgrades
+from 2.18, :func:`other_flavour_keys` and :func:`drop_seam_duplicates` keep the events at the
+seam from being stored twice under two kinds of id.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from runai_extract.api.endpoints import AUDIT_LOG, LEGACY_AUDIT_LOG, Endpoint
-from runai_extract.api.features import ApiFeatures, ProbeClient, api_features, deprecation_notices
+import pyarrow as pa
+
+from runai_extract.api.features import (
+    ApiFeatures,
+    AuditFlavour,
+    ProbeClient,
+    api_features,
+    deprecation_notices,
+)
 from runai_extract.api.pagination import JsonGetter, Page, audit_pages, legacy_audit_pages
+from runai_extract.core.errors import StorageError
 from runai_extract.core.times import Window
 from transforms.audit import AuditBatch, normalise_audit
 from transforms.audit_fields import parse_timestamp
 from transforms.audit_legacy import legacy_to_wire, normalise_legacy_audit
+from transforms.schemas import AUDIT_EVENTS
+from transforms.storage import Lake
 
 Pager = Callable[[JsonGetter, datetime, datetime, int], Iterator[Page]]
 Normaliser = Callable[..., AuditBatch]
@@ -85,3 +99,50 @@ def _ids_inside(items: list[Any], piece: Window) -> set[str]:
         if piece.start <= moment < piece.end:
             ids.add(event_id)
     return ids
+
+
+# What both audit APIs say about an event, and nothing either one renames or lacks.
+SEAM_KEY = ("event_time", "subject", "action", "entity_type", "entity_name", "result")
+
+
+def other_flavour_keys(lake: Lake, rel_paths: list[str], flavour: AuditFlavour) -> Counter[tuple[Any, ...]]:
+    """Content keys of the stored rows the *other* audit API wrote, with their multiplicity.
+
+    When a 2.18 tenant upgrades, the ledger moves from the legacy log to the modern one and the
+    overlap re-reads events it stored under legacy integer ids, now with UUIDs: the ids cannot
+    match, so the seam is deduplicated by content instead (:data:`SEAM_KEY`). Rows are matched
+    one for one (a multiset), so two genuinely identical events in one millisecond both stay.
+    Row-group statistics skip the files of a single flavour, so the usual case reads next to nothing.
+    """
+    if not rel_paths:
+        return Counter()
+    import pyarrow.dataset as ds  # lazily: it drags in pandas (~0.5 s) for every CLI start
+
+    schema = pa.schema([AUDIT_EVENTS.field(name) for name in (*SEAM_KEY, "api_flavour")])
+    column = ds.field("api_flavour")
+    other = (
+        (column == "k8s_audit") if flavour == "audit_log" else (column.is_null() | (column != "k8s_audit"))
+    )
+    paths = [lake.full_path(rel) for rel in rel_paths]
+    try:
+        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=lake.fs)
+        table = dataset.to_table(columns=list(SEAM_KEY), filter=other)
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(
+            f"cannot read audit rows from {len(paths)} file(s) under {lake.uri}: {exc}"
+        ) from exc
+    return Counter(zip(*(table.column(name).to_pylist() for name in SEAM_KEY), strict=True))
+
+
+def drop_seam_duplicates(table: pa.Table, keys: Counter[tuple[Any, ...]]) -> pa.Table:
+    """``table`` without the rows whose content key the other API already stored (used up one by one)."""
+    if not keys or table.num_rows == 0:
+        return table
+    keep = []
+    for key in zip(*(table.column(name).to_pylist() for name in SEAM_KEY), strict=True):
+        if keys.get(key, 0) > 0:
+            keys[key] -= 1
+            keep.append(False)
+        else:
+            keep.append(True)
+    return table.filter(pa.array(keep, type=pa.bool_()))

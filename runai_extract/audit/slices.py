@@ -20,7 +20,12 @@ import pyarrow.compute as pc
 
 from runai_extract.api.client import RunaiClient
 from runai_extract.api.endpoints import Endpoint
-from runai_extract.audit.flavours import audit_reader, legacy_ids_moved
+from runai_extract.audit.flavours import (
+    audit_reader,
+    drop_seam_duplicates,
+    legacy_ids_moved,
+    other_flavour_keys,
+)
 from runai_extract.core.errors import ApiContractError, LedgerError
 from runai_extract.core.times import Window, format_api_time, format_utc
 from runai_extract.ledger.run_records import STREAM, Progress, SliceResult, add_request_stats, record_run
@@ -112,6 +117,8 @@ def _page_into_file(
     # Pages are gathered into large row groups: smaller files that DuckDB scans faster.
     reader = audit_reader(client)  # modern or legacy (2.18/2.19) audit log, probed once per run
     window_ids: set[str] = set()
+    # Events the other audit API stored (a 2.18 tenant that upgraded), matched by content.
+    seam = other_flavour_keys(lake, [p for p in existing if p != target], reader.features.audit_flavour)
     with ParquetStreamWriter(lake, target, AUDIT_EVENTS, row_group_rows=ROW_GROUP_ROWS) as writer:
         for page in reader.pages(client, piece.start, piece.end, page_size):
             result.pages += 1
@@ -119,7 +126,7 @@ def _page_into_file(
             if page.total is not None:
                 totals.add(page.total)
             batch = reader.normalise(page.items, run_id=run_id, ingested_at=ingested_at)
-            kept = _keep_new(batch, piece, stored, seen, result, window_ids)
+            kept = _keep_new(batch, piece, stored, seen, result, window_ids, seam)
             writer.write(kept)
             result.rows_written += kept.num_rows
             result.rows_new += _count_new(kept, own_before)
@@ -211,8 +218,13 @@ def _keep_new(
     seen: set[str],
     result: SliceResult,
     api_ids: set[str] | None = None,
+    seam: Counter[tuple[object, ...]] | None = None,
 ) -> pa.Table:
-    """Rows inside the slice whose ids are neither stored elsewhere nor seen earlier in this slice."""
+    """Rows inside the slice whose ids are neither stored elsewhere nor seen earlier in this slice.
+
+    ``seam`` holds content keys of rows the other audit API stored (audit/flavours.py); a row
+    matching one is the same event under another kind of id, and is dropped as a duplicate.
+    """
     table = batch.table
     result.quarantined += len(batch.quarantined)
     result.drift_fields.update(batch.drift)
@@ -225,13 +237,14 @@ def _keep_new(
     result.out_of_window += table.num_rows - in_window.num_rows
     if api_ids is not None:
         api_ids.update(in_window.column("event_id").to_pylist())
+    candidates = drop_seam_duplicates(in_window, seam) if seam else in_window
     keep: list[bool] = []
-    for event_id in in_window.column("event_id").to_pylist():
+    for event_id in candidates.column("event_id").to_pylist():
         new = event_id not in stored and event_id not in seen
         keep.append(new)
         if new:
             seen.add(event_id)
-    kept = in_window.filter(pa.array(keep, type=pa.bool_())) if keep else in_window
+    kept = candidates.filter(pa.array(keep, type=pa.bool_())) if keep else candidates
     result.duplicates_dropped += in_window.num_rows - kept.num_rows
     return kept
 

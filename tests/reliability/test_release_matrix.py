@@ -133,3 +133,24 @@ def test_deprecated_endpoints_are_named_with_the_date_or_release_to_upgrade_by(
     assert f"DEPRECATED API: {notices[0]}" in said
     current = start_fake(_config("2.24"))
     assert sync_audit(settings_for(current, tmp_path / "current"), now=NOW).deprecations() == []
+
+
+def test_a_2_18_ledger_upgraded_to_the_modern_log_stores_the_seam_once(
+    start_fake: Callable[..., FakeControlPlane], tmp_path: Path
+) -> None:
+    """Legacy rows carry integer ids, modern ones UUIDs: the overlap is deduplicated by content."""
+    before = start_fake(_config("2.18"))
+    first = sync_audit(settings_for(before, tmp_path), now=NOW - timedelta(hours=6))
+    before.stop()
+
+    after = start_fake(_config("2.20"))
+    second = sync_audit(settings_for(after, tmp_path), now=NOW)
+    assert second.totals()["duplicates_dropped"] > 0, "the overlap must re-read the seam"
+
+    con = views(settings_for(after, tmp_path))
+    stored = rows(con, "select api_flavour, count(*) from audit_events group by all order by 1")
+    modern_total = len(_expected_audit_ids(after, tmp_path))
+    legacy_stored = dict(stored)["k8s_audit"]
+    assert legacy_stored == first.rows_new > 0
+    # Every event of the tenant once: the legacy rows up to the seam, the modern rows after it.
+    assert legacy_stored + dict(stored)["audit_log"] == modern_total
