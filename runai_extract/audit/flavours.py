@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from runai_extract.api.endpoints import AUDIT_LOG, LEGACY_AUDIT_LOG, Endpoint
 import pyarrow as pa
 
+from runai_extract.api.endpoints import AUDIT_LOG, LEGACY_AUDIT_LOG, Endpoint
 from runai_extract.api.features import (
     ApiFeatures,
     AuditFlavour,
