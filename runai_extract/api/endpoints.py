@@ -87,6 +87,10 @@ CLUSTERS = Endpoint("clusters", "/api/v1/clusters", None, None, 500, False, id_f
 DEPARTMENTS = Endpoint("departments", "/api/v1/org-unit/departments", "departments", "limit", 500, False)
 PROJECTS = Endpoint("projects", "/api/v1/org-unit/projects", "projects", "limit", 500, False)
 NODE_POOLS = Endpoint("node_pools", "/api/v1/node-pools", "nodepools", "limit", 500, False, has_next=False)
+# 2.18 has no /api/v1/node-pools: one cluster's pools, a bare array, not paged (api/features.py).
+LEGACY_NODE_POOLS = Endpoint(
+    "legacy_node_pools", "/v1/k8s/clusters/{id}/node-pools", None, None, 500, False, has_next=False
+)
 USERS = Endpoint("users", "/api/v1/users", None, "limit", 500, False, has_next=False)
 
 ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
@@ -103,6 +107,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
                 DEPARTMENTS,
                 PROJECTS,
                 NODE_POOLS,
+                LEGACY_NODE_POOLS,
                 USERS,
             ],
             key=lambda e: e.name,

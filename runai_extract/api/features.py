@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from runai_extract.api.endpoints import CLUSTERS, NODE_POOLS, Endpoint
+from runai_extract.api.endpoints import CLUSTERS, LEGACY_NODE_POOLS, NODE_POOLS, Endpoint
 from runai_extract.api.pagination import fetch_all
 from runai_extract.core.errors import ApiContractError, FatalApiError
 from runai_extract.core.times import format_api_time
@@ -108,9 +108,6 @@ def deprecation_notices(client: ProbeClient, used_paths: set[str]) -> list[str]:
     return notices
 
 
-LEGACY_NODE_POOLS_PATH = "/v1/k8s/clusters/{id}/node-pools"
-
-
 def fetch_org_list(client: ProbeClient, endpoint: Endpoint, page_size: int) -> list[Any]:
     """Every item of an org list; node pools fall back to the per-cluster list where 2.18 has no other.
 
@@ -124,8 +121,7 @@ def fetch_org_list(client: ProbeClient, endpoint: Endpoint, page_size: int) -> l
             raise
     pools: list[Any] = []
     for cluster in fetch_all(client, CLUSTERS, page_size):
-        legacy = Endpoint("node_pools_legacy", LEGACY_NODE_POOLS_PATH, None, None, 500, False)
         uuid = cluster.get("uuid") if isinstance(cluster, dict) else None
         if isinstance(uuid, str):
-            pools.extend(fetch_all(client, legacy.for_id(uuid), page_size))
+            pools.extend(fetch_all(client, LEGACY_NODE_POOLS.for_id(uuid), page_size))
     return pools
