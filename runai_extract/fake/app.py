@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from runai_extract.fake.deprecation import DeprecationMiddleware
 from runai_extract.fake.faults import PROXY_PAGE, FaultInjector
-from runai_extract.fake.filters import parse_audit_query
+from runai_extract.fake.filters import AuditQuery, parse_audit_query
 from runai_extract.fake.legacy_audit import LEGACY_AUDIT_PATH, parse_legacy_query
 from runai_extract.fake.problems import ApiProblem
 from runai_extract.fake.requestlog import RequestLog, RequestLogMiddleware
@@ -108,10 +108,15 @@ class FakeApi:
 
     async def legacy_audit_log(self, request: Request) -> Response:
         """``GET /v1/k8s/audit`` (2.18/2.19): same faults and auth as any data route."""
-        simulator = self.simulator
+        simulator, faults = self.simulator, self.faults
 
         def render(params: Sequence[tuple[str, str]], path: Mapping[str, str]) -> bytes:
-            return simulator.legacy_page_json(parse_legacy_query(params, simulator.now))
+            query = parse_legacy_query(params, simulator.now)
+            body = simulator.legacy_page_json(query)
+            if query.offset == 0:  # offset drift, as on the modern log: new rows after page one
+                window = AuditQuery(query.start_us, query.end_us)
+                simulator.drift(window, faults.drift_rows_for(window.window))
+            return body
 
         return await self.data(request, render)
 

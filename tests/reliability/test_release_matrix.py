@@ -14,7 +14,7 @@ from rich.console import Console
 
 from runai_extract.audit.sync import sync_audit
 from runai_extract.cli.status import print_status
-from runai_extract.fake import FakeConfig, FakeControlPlane
+from runai_extract.fake import FakeConfig, FakeControlPlane, FaultConfig
 from runai_extract.fake.legacy_audit import legacy_id
 from runai_extract.fake.releases import RELEASES, release
 from runai_extract.usage.org_units import sync_org
@@ -154,3 +154,20 @@ def test_a_2_18_ledger_upgraded_to_the_modern_log_stores_the_seam_once(
     assert legacy_stored == first.rows_new > 0
     # Every event of the tenant once: the legacy rows up to the seam, the modern rows after it.
     assert legacy_stored + dict(stored)["audit_log"] == modern_total
+
+
+def test_rows_inserted_while_a_legacy_window_is_paged_are_caught_by_re_paging(
+    start_fake: Callable[..., FakeControlPlane], tmp_path: Path
+) -> None:
+    """2.18 sends no total: the second read's id set differs, the window is read again, none lost."""
+    config = replace(_config("2.18"), faults=FaultConfig(insert_during_paging=15))
+    fake = start_fake(config)
+    settings = settings_for(fake, tmp_path, page_size=50)
+    summary = sync_audit(settings, now=NOW)
+    assert any(piece.repaged for piece in summary.slices), "a moved id set must trigger a re-page"
+    assert not any(piece.total_mismatch and not piece.repaged for piece in summary.slices)
+
+    con = views(settings)
+    ids = [row[0] for row in rows(con, "select event_id from audit_events")]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == _expected_audit_ids(fake, tmp_path)
