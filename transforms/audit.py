@@ -58,6 +58,14 @@ ENUMS: dict[str, frozenset[str]] = {
 }
 
 _KNOWN_FIELDS = frozenset(AUDIT_WIRE_FIELDS)
+# Keys every 2.24 row carries in practice (the schema made most optional in 2.23). A row without
+# one is stored with the column null and counted as drift ``gone:<key>``: a field the control
+# plane stopped sending must be noticed, not silently become a column of nulls.
+EXPECTED_FIELDS = frozenset(
+    {"id", "timestamp", "tenant_id", "subject", "subject_type", "source_ip", "action", "http_method",
+     "url", "entity_type", "entity_name", "result", "http_status_code", "request_id"}
+)  # fmt: skip
+_EXTRA_TYPE = AUDIT_EVENTS.field("extra_fields").type
 _DRIFT_VALUE_CHARS = 64  # a hostile 10 MB enum value must not become a 10 MB drift key
 
 
@@ -79,7 +87,14 @@ class AuditBatch:
     drift: Counter[str] = field(default_factory=Counter)
 
 
-def normalise_audit(records: Sequence[Any], *, run_id: str, ingested_at: datetime) -> AuditBatch:
+def normalise_audit(
+    records: Sequence[Any],
+    *,
+    run_id: str,
+    ingested_at: datetime,
+    flavour: str = "audit_log",
+    expected: frozenset[str] = EXPECTED_FIELDS,
+) -> AuditBatch:
     """Validate and type ``records``; the table has exactly the AUDIT_EVENTS schema.
 
     ``len(batch.table) + len(batch.quarantined) == len(records)`` always holds, and the stored rows
@@ -91,8 +106,10 @@ def normalise_audit(records: Sequence[Any], *, run_id: str, ingested_at: datetim
     notes = Notes()
     arrays, ids = validate_columns(objects, problems, notes)
     arrays["event_id"], derived = event_ids(ids, objects, problems, notes)
-    table = _assemble(arrays, derived, problems.keep_mask(len(objects)), run_id, ingested_at)
+    arrays["extra_fields"] = _extra_fields(objects)
+    table = _assemble(arrays, derived, problems.keep_mask(len(objects)), run_id, ingested_at, flavour)
     drift = _drift(table, objects, set(problems.by_pos), notes)
+    drift.update(_gone(objects, set(problems.by_pos), expected))
     quarantined = _quarantined(records, indexes, problems, not_objects)
     return AuditBatch(table=table, quarantined=quarantined, drift=drift)
 
@@ -122,6 +139,7 @@ def _assemble(
     keep: pa.Array | None,
     run_id: str,
     ingested_at: datetime,
+    flavour: str,
 ) -> pa.Table:
     n = len(arrays["event_id"])
     arrays["event_id_derived"] = derived if derived is not None else pa.repeat(pa.scalar(False), n)
@@ -129,6 +147,7 @@ def _assemble(
         arrays = {name: array.filter(keep) for name, array in arrays.items()}
         n = len(arrays["event_id"])
     arrays["http_status_code"] = arrays["http_status_code"].cast(pa.int32())
+    arrays["api_flavour"] = pa.repeat(pa.scalar(flavour, pa.string()), n)
     arrays["ingest_run_id"] = pa.repeat(pa.scalar(run_id, pa.string()), n)
     arrays["ingested_at"] = pa.repeat(pa.scalar(ingested_at, UTC_TS), n)
     return pa.Table.from_arrays([arrays[f.name] for f in AUDIT_EVENTS], schema=AUDIT_EVENTS)
@@ -159,6 +178,29 @@ def _drift(table: pa.Table, objects: list[dict[Any, Any]], rejected: set[int], n
         if count:
             drift[label] += count
     return drift
+
+
+def _extra_fields(objects: list[dict[Any, Any]]) -> pa.Array:
+    """Keys no column holds (a newer API's fields), per record, as key -> JSON text; else null."""
+    unknown = set().union(*objects).difference(_KNOWN_FIELDS) if objects else set()
+    if not unknown:
+        return pa.nulls(len(objects), _EXTRA_TYPE)
+    values = []
+    for record in objects:
+        extra = [(str(k), record_json(record[k])) for k in record if k in unknown]
+        values.append(sorted(extra) or None)
+    return pa.array(values, type=_EXTRA_TYPE)
+
+
+def _gone(objects: list[dict[Any, Any]], rejected: set[int], expected: frozenset[str]) -> Counter[str]:
+    """Stored rows missing a key the API used to send, counted as ``gone:<key>``."""
+    gone: Counter[str] = Counter()
+    for pos, record in enumerate(objects):
+        if pos in rejected or expected <= record.keys():
+            continue
+        for key in expected.difference(record):
+            gone[f"gone:{key}"] += 1
+    return gone
 
 
 def _quarantined(

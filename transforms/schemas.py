@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: audit_events.api_flavour + extra_fields, ingest_runs.api_features
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 
@@ -61,6 +61,14 @@ AUDIT_EVENTS = pa.schema(
         pa.field("request_id", pa.string()),
         pa.field("metadata", pa.map_(pa.string(), pa.string())),
         pa.field("event_id_derived", pa.bool_(), nullable=False),
+        # Which API produced the row: 'audit_log' (GET /api/v1/audit/log, 2.19 on) or 'k8s_audit'
+        # (the legacy GET /v1/k8s/audit of 2.18/2.19, camelCase, integer ids). Files written before
+        # the column existed read as null, meaning 'audit_log'.
+        pa.field("api_flavour", pa.string()),
+        # Top-level keys of the record that no column holds (fields a newer API added): key ->
+        # the value's JSON text, null when there were none. Stored, so an auditor loses nothing,
+        # and counted as drift ``field:<key>`` in the run record.
+        pa.field("extra_fields", pa.map_(pa.string(), pa.string())),
         pa.field("ingest_run_id", pa.string(), nullable=False),
         pa.field("ingested_at", UTC_TS, nullable=False),
     ],
@@ -112,6 +120,10 @@ INGEST_RUNS = pa.schema(
         # over the ids the window's file holds, so rows_written and the ids can be re-proved later.
         pa.field("api_query", pa.string()),
         pa.field("id_set_digest", pa.string()),
+        # What the run found the tenant's API to offer (runai_extract/api/features.py), e.g.
+        # 'audit=k8s_audit'; and the deprecation notices it saw (headers or known paths).
+        pa.field("api_features", pa.string()),
+        pa.field("deprecations", pa.list_(pa.string())),
         pa.field("files", pa.list_(pa.string())),
         pa.field("error", pa.string()),
         pa.field("started_at", UTC_TS, nullable=False),

@@ -249,6 +249,7 @@ class RunaiClient:
         # and connection trouble is transient. _data_answered: the first 2xx of a data request.
         self._answered = threading.Event()
         self._data_answered = threading.Event()
+        self._deprecated: dict[str, tuple[str, str | None]] = {}  # path -> (Deprecation, Sunset)
         self._http = _build_http(settings, transport, self._count_request, self._count_response)
         self._auth = TokenAuth(settings, self._post_token, clock=clock, refresh_margin=token_refresh_margin)
         # One limit for every data request of this client: parallel slices, their pages fetched
@@ -468,8 +469,16 @@ class RunaiClient:
         """
         return self._server_time
 
+    @property
+    def deprecation_headers(self) -> dict[str, tuple[str, str | None]]:
+        """Path -> (Deprecation, Sunset) for every path that answered with a Deprecation or Sunset header."""
+        return dict(self._deprecated)
+
     def _count_response(self, response: httpx.Response) -> None:
         self._answered.set()
+        deprecation, sunset = response.headers.get("Deprecation"), response.headers.get("Sunset")
+        if deprecation or sunset:
+            self._deprecated[response.request.url.path] = (deprecation or "", sunset)
         stamp = response.headers.get("Date")
         if stamp:
             # A garbled Date header is not worth failing a request over.

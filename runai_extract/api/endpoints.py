@@ -61,6 +61,10 @@ AUDIT_LOG = Endpoint(
     fixed_params=(("sortBy", "timestamp"), ("sortOrder", "asc")),
 )
 
+# The legacy audit log of 2.18/2.19 (removed in 2.20): a bare array, newest first, no total or
+# next, `limit` default 50. Used only when the tenant has no /api/v1/audit/log (api/features.py).
+LEGACY_AUDIT_LOG = Endpoint("legacy_audit_log", "/v1/k8s/audit", None, "limit", 500, False, has_next=False)
+
 # The live workload list. Paged by keyset on createdAt (runai_extract/workload_pages.py), not by
 # plain offsets: the list changes while we page it.
 WORKLOADS = Endpoint("workloads", "/api/v1/workloads", "workloads", "limit", 500, False)
@@ -83,6 +87,10 @@ CLUSTERS = Endpoint("clusters", "/api/v1/clusters", None, None, 500, False, id_f
 DEPARTMENTS = Endpoint("departments", "/api/v1/org-unit/departments", "departments", "limit", 500, False)
 PROJECTS = Endpoint("projects", "/api/v1/org-unit/projects", "projects", "limit", 500, False)
 NODE_POOLS = Endpoint("node_pools", "/api/v1/node-pools", "nodepools", "limit", 500, False, has_next=False)
+# 2.18 has no /api/v1/node-pools: one cluster's pools, a bare array, not paged (api/features.py).
+LEGACY_NODE_POOLS = Endpoint(
+    "legacy_node_pools", "/v1/k8s/clusters/{id}/node-pools", None, None, 500, False, has_next=False
+)
 USERS = Endpoint("users", "/api/v1/users", None, "limit", 500, False, has_next=False)
 
 ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
@@ -91,6 +99,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         for e in sorted(
             [
                 AUDIT_LOG,
+                LEGACY_AUDIT_LOG,
                 WORKLOADS,
                 WORKLOAD_HISTORY,
                 WORKLOAD_EVENTS,
@@ -98,6 +107,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
                 DEPARTMENTS,
                 PROJECTS,
                 NODE_POOLS,
+                LEGACY_NODE_POOLS,
                 USERS,
             ],
             key=lambda e: e.name,

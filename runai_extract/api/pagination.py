@@ -27,12 +27,12 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from runai_extract.api.endpoints import AUDIT_LOG, Endpoint
+from runai_extract.api.endpoints import AUDIT_LOG, LEGACY_AUDIT_LOG, Endpoint
 from runai_extract.core.errors import ApiContractError, ConfigError
 from runai_extract.core.times import format_api_time, require_utc
 
@@ -259,6 +259,26 @@ def audit_pages(client: JsonGetter, start: datetime, end: datetime, page_size: i
         )
     params: dict[str, str | int] = {"start": format_api_time(start), "end": format_api_time(end)}
     return iter(OffsetPaginator(client, AUDIT_LOG, params, page_size))
+
+
+def legacy_audit_pages(client: JsonGetter, start: datetime, end: datetime, page_size: int) -> Iterator[Page]:
+    """Page the legacy audit log (2.18/2.19 ``GET /v1/k8s/audit``) over [start, end].
+
+    The same page shape as :func:`audit_pages`, with ``total`` None: the legacy list is a bare
+    array with neither ``total`` nor ``next``, so a short page ends it. It takes whole seconds
+    in UTC without a zone, both ends inclusive; the bounds are floored to the second, so the
+    window is covered and the caller drops the rows outside it (as it does for the modern log).
+    """
+    if require_utc(end, "the audit window end") <= require_utc(start, "the audit window start"):
+        raise ConfigError(
+            f"the audit window is empty: start {start.isoformat()} is not before end {end.isoformat()}"
+        )
+    params: dict[str, str | int] = {"start": _legacy_time(start), "end": _legacy_time(end)}
+    return iter(OffsetPaginator(client, LEGACY_AUDIT_LOG, params, page_size))
+
+
+def _legacy_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def fetch_all(

@@ -25,12 +25,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from runai_extract.api.client import RunaiClient
-from runai_extract.api.endpoints import AUDIT_LOG
-from runai_extract.api.pagination import audit_pages
+from runai_extract.api.endpoints import Endpoint
+from runai_extract.audit.flavours import (
+    AuditReader,
+    audit_reader,
+    drop_seam_duplicates,
+    legacy_ids_moved,
+    other_flavour_keys,
+)
 from runai_extract.core.errors import ApiContractError
 from runai_extract.core.times import Window, format_api_time, format_utc
 from runai_extract.ledger.run_records import Progress, SliceResult, add_request_stats
-from transforms.audit import AuditBatch, normalise_audit
+from transforms.audit import AuditBatch
 from transforms.catalog import AUDIT_EVENTS_TABLE
 from transforms.digest import id_set_digest
 from transforms.schemas import AUDIT_EVENTS
@@ -58,6 +64,9 @@ class PagePass:
     api_ids: set[str] = field(default_factory=set)  # every id the API served inside the slice
     bad: list[tuple[int, AuditBatch]] = field(default_factory=list)  # batches with quarantined records
     staged: StagedFile | None = None
+    ids_moved: bool = False  # legacy log (no total): a second read of the window found other ids
+    reader: AuditReader | None = None  # which audit API served the pass (modern or legacy)
+    deprecations: list[str] = field(default_factory=list)  # deprecated endpoints in use, and by when
 
     @property
     def api_total(self) -> int | None:
@@ -132,18 +141,32 @@ def page_pass(
     """Page the slice once into a new staged file of its day partition."""
     result = PagePass()
     ingested_at = datetime.now(UTC)
-    partition = {"event_date": piece.start.date().isoformat()}
+    day = piece.start.date().isoformat()
+    partition = {"event_date": day}
+    reader = result.reader = audit_reader(client)  # modern or legacy (2.18/2.19) log, probed once per run
+    # Events the other audit API stored (a 2.18 tenant that upgraded), matched by content.
+    stored_files = [
+        f"{AUDIT_EVENTS_TABLE.name}/{f.path}"
+        for f in tables.live_files(AUDIT_EVENTS_TABLE)
+        if f.path.startswith(f"event_date={day}/")
+    ]
+    seam = other_flavour_keys(tables.lake, stored_files, reader.features.audit_flavour)
     with StagedWriter(tables, AUDIT_EVENTS_TABLE, partition, row_group_rows=ROW_GROUP_ROWS) as writer:
-        for page in audit_pages(client, piece.start, piece.end, page_size):
+        for page in reader.pages(client, piece.start, piece.end, page_size):
             result.pages += 1
             result.rows_received += len(page.items)
             if page.total is not None:
                 result.totals.add(page.total)
-            batch = normalise_audit(page.items, run_id=run_id, ingested_at=ingested_at)
-            writer.write(_keep_new(batch, piece, stored, result))
+            batch = reader.normalise(page.items, run_id=run_id, ingested_at=ingested_at)
+            writer.write(_keep_new(batch, piece, stored, result, seam))
             if batch.quarantined:
                 result.bad.append((page.offset, batch))
             sink.rows(len(page.items))
+    # The legacy log has no total: a second read of the window stands in for it.
+    result.ids_moved = not reader.has_total and legacy_ids_moved(
+        client, reader, piece, page_size, result.api_ids
+    )
+    result.deprecations = reader.notices(client)
     result.staged = writer.staged
     return result
 
@@ -157,7 +180,7 @@ def total_verdict(result: PagePass, piece: Window, *, repage: bool) -> Verdict:
     from the rows served is a server that cannot count or silently stops paging: refusing to
     commit is the only answer that cannot lose events.
     """
-    moved = len(result.totals) > 1
+    moved = len(result.totals) > 1 or result.ids_moved
     short = result.api_total is not None and result.api_total != result.rows_received
     if not (moved or short):
         return "ok"
@@ -185,16 +208,16 @@ def total_verdict(result: PagePass, piece: Window, *, repage: bool) -> Verdict:
     return "mismatch"
 
 
-def api_query(piece: Window, page_size: int) -> str:
+def api_query(endpoint: Endpoint, piece: Window, page_size: int) -> str:
     """The slice's request without its offset, so a record says exactly what api_total counted."""
     params = {
-        **dict(AUDIT_LOG.fixed_params),
+        **dict(endpoint.fixed_params),
         "start": format_api_time(piece.start),
         "end": format_api_time(piece.end),
     }
-    if AUDIT_LOG.page_param:
-        params[AUDIT_LOG.page_param] = str(AUDIT_LOG.page_size(page_size))
-    return f"GET {AUDIT_LOG.path}?{urlencode(sorted(params.items()))}"
+    if endpoint.page_param:
+        params[endpoint.page_param] = str(endpoint.page_size(page_size))
+    return f"GET {endpoint.path}?{urlencode(sorted(params.items()))}"
 
 
 def _fill(result: SliceResult, final: PagePass, verdict: Verdict, piece: Window, page_size: int) -> None:
@@ -210,7 +233,10 @@ def _fill(result: SliceResult, final: PagePass, verdict: Verdict, piece: Window,
     result.status = "mismatch" if verdict == "mismatch" else "staged"
     result.rows_written = result.rows_new = len(final.kept_ids)
     result.id_set_digest = id_set_digest(final.kept_ids)  # exactly the ids the staged file holds
-    result.api_query = api_query(piece, page_size)
+    if final.reader is not None:
+        result.api_query = api_query(final.reader.endpoint, piece, page_size)
+        result.api_features = final.reader.features.describe()
+    result.deprecations = list(final.deprecations)
 
 
 def _discard(tables: Tables, result: PagePass) -> None:
@@ -219,8 +245,18 @@ def _discard(tables: Tables, result: PagePass) -> None:
         tables.lake.delete(f"{AUDIT_EVENTS_TABLE.name}/{result.staged.path}")
 
 
-def _keep_new(batch: AuditBatch, piece: Window, stored: set[str], result: PagePass) -> pa.Table:
-    """Rows inside the slice whose ids are neither stored already nor seen earlier in this pass."""
+def _keep_new(
+    batch: AuditBatch,
+    piece: Window,
+    stored: set[str],
+    result: PagePass,
+    seam: Counter[tuple[object, ...]] | None = None,
+) -> pa.Table:
+    """Rows inside the slice whose ids are neither stored already nor seen earlier in this pass.
+
+    ``seam`` holds content keys of rows the other audit API stored (audit/flavours.py); a row
+    matching one is the same event under another kind of id, and is dropped as a duplicate.
+    """
     table = batch.table
     result.quarantined += len(batch.quarantined)
     result.drift.update(batch.drift)
@@ -232,14 +268,15 @@ def _keep_new(batch: AuditBatch, piece: Window, stored: set[str], result: PagePa
     )
     in_window = table.filter(inside)
     result.out_of_window += table.num_rows - in_window.num_rows
-    ids = in_window.column("event_id").to_pylist()
-    result.api_ids.update(ids)
+    result.api_ids.update(in_window.column("event_id").to_pylist())
+    candidates = drop_seam_duplicates(in_window, seam) if seam else in_window
+    ids = candidates.column("event_id").to_pylist()
     keep: list[bool] = []
     for event_id in ids:
         new = event_id not in stored and event_id not in result.kept_ids
         keep.append(new)
         if new:
             result.kept_ids.add(event_id)
-    kept = in_window.filter(pa.array(keep, type=pa.bool_())) if keep else in_window
+    kept = candidates.filter(pa.array(keep, type=pa.bool_())) if keep else candidates
     result.duplicates_dropped += in_window.num_rows - kept.num_rows
     return kept

@@ -396,9 +396,16 @@ def fake_server(
     pre_encode: Annotated[
         bool, typer.Option(help="Encode each audit page once and serve it from memory after (bench).")
     ] = False,
+    api_version: Annotated[
+        str, typer.Option(help="Control-plane release to speak: 2.18 ... 2.26, 3.0, or latest (SaaS).")
+    ] = "latest",
 ) -> None:
     """Serve the fake Run:ai control plane on 127.0.0.1 until interrupted."""
     from runai_extract.fake import FakeConfig, FaultConfig, serve_forever
+    from runai_extract.fake.releases import RELEASES
+
+    if api_version not in RELEASES:
+        raise ConfigError(f"--api-version must be one of {', '.join(RELEASES)} (got {api_version!r})")
 
     if retry_after not in ("seconds", "http-date", "none"):
         raise ConfigError(f"--retry-after must be seconds, http-date or none (got {retry_after!r})")
@@ -432,6 +439,7 @@ def fake_server(
             client_secret=client_secret,
             faults=faults,
             pre_encode=pre_encode,
+            api_version=api_version,
         )
     except ValueError as exc:
         raise ConfigError(f"fake-server: {exc}") from exc

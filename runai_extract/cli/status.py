@@ -60,6 +60,8 @@ def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
         out.print("[yellow]some records were quarantined; see the quarantine view for reasons[/]")
     for alert in summary.alerts:
         out.print(f"[bold red]ALERT retention lag: {escape(alert)}[/]", highlight=False)
+    for notice in data["deprecations"]:
+        out.print(f"[yellow]DEPRECATED API: {escape(notice)}[/]", highlight=False)
 
 
 def print_recheck(summary: RecheckSummary, console: Console | None = None) -> None:
@@ -108,6 +110,11 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
     coverage = coverage_summary(lake)  # a StorageError here means status could not be computed
     for line in coverage.lines():
         out.print(escape(line), highlight=False)
+    features, notices = _api_of_last_audit_run(lake)
+    if features:
+        out.print(f"audit API in use: {escape(features)}", highlight=False)
+    for notice in notices:
+        out.print(f"[yellow]DEPRECATED API: {escape(notice)}[/]", highlight=False)
     runs = _last_runs(lake)
     if runs is not None:
         out.print(runs)
@@ -169,6 +176,26 @@ def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
             status,
         )
     return table
+
+
+def _api_of_last_audit_run(lake: Lake) -> tuple[str | None, list[str]]:
+    """What the latest audit run found the API to offer, and the deprecations it saw."""
+    files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
+    if not files:
+        return None, []
+    con = duckdb.connect()
+    try:
+        rows = con.sql(
+            "SELECT api_features, deprecations FROM read_parquet(?, union_by_name = true) "
+            "WHERE stream = 'audit' ORDER BY finished_at DESC LIMIT 1",
+            params=[files],
+        ).fetchall()
+    except duckdb.BinderException:  # every record predates the columns
+        return None, []
+    if not rows:
+        return None, []
+    features, notices = rows[0]
+    return features, list(notices or [])
 
 
 def _count(lake: Lake, spec: TableSpec) -> int:

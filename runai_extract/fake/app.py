@@ -1,7 +1,8 @@
-"""The HTTP surface of the fake control plane: a Starlette app speaking the 2.24 API.
+"""The HTTP surface of the fake control plane: a Starlette app speaking one release's API.
 
-Routes: ``POST /api/v1/token``, ``GET /api/v1/audit/log`` and the workload/lookup routes of
-workload_routes.py. Everything else is 404 with the API's ``Error`` body (not Starlette's
+Routes: ``POST /api/v1/token``, ``GET /api/v1/audit/log`` (2.19 on), ``GET /v1/k8s/audit``
+(2.18 and 2.19, legacy_audit.py) and the workload/lookup routes of workload_routes.py; which of
+them exist is decided by the release table (releases.py), never by comparing versions here. Everything else is 404 with the API's ``Error`` body (not Starlette's
 plain-text page), because clients parse error bodies. Every response carries a ``Date`` header
 in simulated time (simdate.py).
 
@@ -14,6 +15,7 @@ validation (400), and last a spoiled 200 body (``bad_body_rate``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 
 import orjson
 from starlette.applications import Starlette
@@ -25,8 +27,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from runai_extract.fake.deprecation import DeprecationMiddleware
 from runai_extract.fake.faults import PROXY_PAGE, FaultInjector
 from runai_extract.fake.filters import AuditQuery, parse_audit_query
+from runai_extract.fake.legacy_audit import LEGACY_AUDIT_PATH, parse_legacy_query
 from runai_extract.fake.problems import ApiProblem
 from runai_extract.fake.requestlog import RequestLog, RequestLogMiddleware
 from runai_extract.fake.simdate import SimulatedDateMiddleware
@@ -53,15 +57,22 @@ class FakeApi:
         self._encoded: dict[AuditQuery, bytes] | None = {} if simulator.config.pre_encode else None
 
     def asgi_app(self) -> Starlette:
+        config = self.simulator.config
+        served = config.release
+        routes = [Route(TOKEN_PATH, self.token, methods=["POST"])]
+        if served.has("audit.modern"):
+            routes.append(Route(AUDIT_LOG_PATH, self.audit_log, methods=["GET"]))
+        if served.has("audit.legacy"):
+            routes.append(Route(LEGACY_AUDIT_PATH, self.legacy_audit_log, methods=["GET"]))
+        routes.extend(workload_routes(self, self.simulator.workloads, served))
+        deprecated: dict[str, str | None] = dict.fromkeys(served.deprecated_paths())
+        deprecated.update(config.sunsets)
         return Starlette(
-            routes=[
-                Route(TOKEN_PATH, self.token, methods=["POST"]),
-                Route(AUDIT_LOG_PATH, self.audit_log, methods=["GET"]),
-                *workload_routes(self, self.simulator.workloads),
-            ],
+            routes=routes,
             middleware=[
                 Middleware(RequestLogMiddleware, log=self.log),
                 Middleware(SimulatedDateMiddleware, clock=lambda: self.simulator.sim_now),
+                Middleware(DeprecationMiddleware, deprecated=deprecated),
             ],
             exception_handlers={
                 ApiProblem: _problem_response,
@@ -105,6 +116,20 @@ class FakeApi:
         if self._encoded is not None:
             self._encoded[query] = body
         return body
+
+    async def legacy_audit_log(self, request: Request) -> Response:
+        """``GET /v1/k8s/audit`` (2.18/2.19): same faults and auth as any data route."""
+        simulator, faults = self.simulator, self.faults
+
+        def render(params: Sequence[tuple[str, str]], path: Mapping[str, str]) -> bytes:
+            query = parse_legacy_query(params, simulator.now)
+            body = simulator.legacy_page_json(query)
+            if query.offset == 0:  # offset drift, as on the modern log: new rows after page one
+                window = AuditQuery(query.start_us, query.end_us)
+                simulator.drift(window, faults.drift_rows_for(window.window))
+            return body
+
+        return await self.data(request, render)
 
     async def data(self, request: Request, render: Render) -> Response:
         """A data route other than the audit log (workloads, lookups): same faults, auth, spoiling."""

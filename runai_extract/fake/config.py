@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from runai_extract.fake.faults import FaultConfig
+from runai_extract.fake.releases import Release, release
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,14 @@ class FakeConfig:
     # of encoding per page otherwise hides what the client does). Only for a tenant that does
     # not change while served: no late arrivals, no inserts while paging, no spoiled rows.
     pre_encode: bool = False
+    # The control-plane release served (releases.py): "2.18" ... "3.0" or "latest" (SaaS).
+    api_version: str = "latest"
+    # Schema drift on the audit log, as SaaS "latest" ships it: keys added to every row
+    # (name, JSON-ready value) and keys no longer sent.
+    extra_audit_fields: tuple[tuple[str, str], ...] = ()
+    dropped_audit_fields: tuple[str, ...] = ()
+    # (path template, Sunset HTTP-date): a tenant announcing the removal of an endpoint.
+    sunsets: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.days < 0 or self.events_per_day < 0:
@@ -48,3 +57,8 @@ class FakeConfig:
             raise ValueError(
                 "pre_encode serves pages as first encoded: not with late arrivals, inserts or bad records"
             )
+        release(self.api_version)  # ValueError naming the releases on a typo
+
+    @property
+    def release(self) -> Release:
+        return release(self.api_version)

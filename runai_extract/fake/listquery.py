@@ -77,8 +77,14 @@ def parse_list_query(
     default_limit: int = 50,
     max_limit: int = 500,
     default_order: str = "asc",
+    max_terms: int | None = None,
+    searchable: bool = True,
 ) -> ListQuery:
-    """Validate the paging/sorting/filtering parameters of one list request (400 otherwise)."""
+    """Validate the paging/sorting/filtering parameters of one list request (400 otherwise).
+
+    ``max_terms`` caps the filterBy expressions (workloads from 2.25: 10); a release without
+    ``search`` ignores the parameter, as a server ignores any parameter it does not know.
+    """
     single = dict(params)
     sort_by = single.get("sortBy") or None
     if sort_by is not None and sort_by not in fields:
@@ -87,14 +93,17 @@ def parse_list_query(
     if order not in ("asc", "desc"):
         raise bad_request("query parameter 'sortOrder' must be asc or desc")
     raw = [value for key, value in params if key == "filterBy" and value != ""]
-    terms = tuple(_term(expr, fields) for value in raw for expr in value.split(","))
+    expressions = [expr for value in raw for expr in value.split(",")]
+    if max_terms is not None and len(expressions) > max_terms:
+        raise bad_request(f"query parameter 'filterBy' accepts at most {max_terms} expressions")
+    terms = tuple(_term(expr, fields) for expr in expressions)
     return ListQuery(
         offset=integer_param(single, "offset", 0, minimum=0, maximum=2**31 - 1),
         limit=integer_param(single, "limit", default_limit, minimum=1, maximum=max_limit),
         sort_by=sort_by,
         descending=order == "desc",
         terms=terms,
-        search=single.get("search") or None,
+        search=(single.get("search") or None) if searchable else None,
     )
 
 

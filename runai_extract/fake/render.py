@@ -50,8 +50,12 @@ class _Serialised(dict[int, bytes]):
 class RowRenderer:
     """Renders rows of one tenant; caches the serialised form of its small vocabularies."""
 
-    def __init__(self, tables: TenantTables) -> None:
+    def __init__(self, tables: TenantTables, *, metadata: bool = True, optional_keys: bool = True) -> None:
         self._tables = tables
+        # AuditLog.metadata exists from 2.20; before 2.23 it and entity_id are required, so a row
+        # without them carries {} and "" instead of leaving the key out (releases.py).
+        self._with_metadata = metadata
+        self._optional_keys = optional_keys
         self._tenant = orjson.dumps(tables.tenant_id)
         self._actions = [orjson.dumps(action) for action in cat.ACTIONS]
         self._methods = [orjson.dumps(method) for method in cat.METHODS]
@@ -104,7 +108,7 @@ class RowRenderer:
                     dumps(urls[url]),
                     types[entity_types[entity]],
                     dumps(entity_names[entity]),
-                    b"" if entity_id is None else b',"entity_id":' + dumps(entity_id),  # failed create: no id
+                    self._entity_id(entity_id),
                     results[status >= 400],
                     status,
                     clusters[entity_clusters[entity]],
@@ -126,9 +130,16 @@ class RowRenderer:
         body = {"cluster_name": entities.names[cluster], "cluster_id": entities.ids[cluster]}
         return b"," + orjson.dumps(body)[1:-1]
 
+    def _entity_id(self, entity_id: str | None) -> bytes:
+        if entity_id is None:  # a failed create has no id
+            return b"" if self._optional_keys else b',"entity_id":""'
+        return b',"entity_id":' + orjson.dumps(entity_id)
+
     def _meta(self, code: int) -> bytes:
-        if code < 0:
+        if not self._with_metadata:
             return b""
+        if code < 0:
+            return b"" if self._optional_keys else b',"metadata":{}'
         return b',"metadata":' + orjson.dumps(self._tables.metadata.maps[code])
 
 

@@ -25,6 +25,7 @@ from runai_extract.fake.config import FakeConfig
 from runai_extract.fake.faults import FaultConfig
 from runai_extract.fake.filters import AuditQuery, datetime_to_us
 from runai_extract.fake.generator import extra_rows, generate_stream, to_ms
+from runai_extract.fake.legacy_audit import LegacyQuery, legacy_record, row_reshaper
 from runai_extract.fake.query import QueryEngine
 from runai_extract.fake.render import RowRenderer, WireRow, json_array, parse_rows, uuid_texts
 from runai_extract.fake.store import AuditStore, Columns
@@ -61,7 +62,13 @@ class TenantSimulator:
         # Built before any drift or late rows exist: workloads agree with the generated stream.
         self.workloads = WorkloadModel(config, self._world, self._store, to_ms(self.start), to_ms(self.now))
         self._engine = QueryEngine(self._store, self._world.tables)
-        self._renderer = RowRenderer(self._world.tables)
+        served = config.release
+        self._renderer = RowRenderer(
+            self._world.tables,
+            metadata=served.has("audit.metadata"),
+            optional_keys=served.has("audit.optional_keys"),
+        )
+        self._reshape = row_reshaper(config.extra_audit_fields, config.dropped_audit_fields)
         self._pending: list[_Pending] = []
         self._faults = config.faults
         self._served_corrupt: dict[str, str] = {}
@@ -92,7 +99,7 @@ class TenantSimulator:
             served = replace(query, offset=0) if faults.ignore_offset else query
             self._release_due()
             selection = self._engine.select(served)
-            rows = self._renderer.render(self._store, selection.positions)
+            rows = self._reshape(self._renderer.render(self._store, selection.positions))
             if faults.bad_record_rate > 0:
                 rows = self._spoil(rows, faults)
         following = served.offset + len(rows)
@@ -101,6 +108,16 @@ class TenantSimulator:
         more = b'"next":%d,' % following if served.offset + len(rows) < selection.total else b""
         total = max(selection.total + faults.lying_total, 0)
         return b'{"total":%d,%s"audit_logs":%s}' % (total, more, json_array(rows))
+
+    def legacy_page_json(self, query: LegacyQuery) -> bytes:
+        """The ``GET /v1/k8s/audit`` body (2.18/2.19): a bare array, newest first, no total."""
+        with self._lock:
+            self._release_due()
+            lo, hi = self._store.window(query.start_us, query.end_us)
+            rows = parse_rows(self._renderer.render(self._store, np.arange(lo, hi, dtype=np.int64)))
+        rows.sort(key=lambda row: (row["timestamp"], row["id"]), reverse=True)
+        page = rows[query.offset : query.offset + query.limit]
+        return orjson.dumps([legacy_record(row) for row in page])
 
     def start_clock(self) -> None:
         """Start the late-arrival countdown (the server calls this when it starts accepting)."""
@@ -274,7 +291,7 @@ class TenantSimulator:
 
     def _window_rows(self, store: AuditStore, query: AuditQuery) -> list[WireRow]:
         lo, hi = store.window(query.start_us, query.end_us)
-        return parse_rows(self._renderer.render(store, np.arange(lo, hi, dtype=np.int64)))
+        return parse_rows(self._reshape(self._renderer.render(store, np.arange(lo, hi, dtype=np.int64))))
 
 
 def _ids(columns: Columns) -> list[str]:

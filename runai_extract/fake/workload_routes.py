@@ -22,7 +22,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runai_extract.fake.lifecycle import WorkloadPlan
-from runai_extract.fake.listquery import boolean_param, page_of, paging, parse_list_query, select
+from runai_extract.fake.listquery import (
+    ListQuery,
+    boolean_param,
+    page_of,
+    paging,
+    parse_list_query,
+    select,
+)
 from runai_extract.fake.org_render import (
     DEPARTMENT_FIELDS,
     PROJECT_FIELDS,
@@ -34,6 +41,7 @@ from runai_extract.fake.org_render import (
     user_wire,
 )
 from runai_extract.fake.problems import ApiProblem
+from runai_extract.fake.releases import WORKLOADS_FILTER_CAP, Release
 from runai_extract.fake.workload_events import history_records, workload_events
 from runai_extract.fake.workload_render import IMAGES, WORKLOAD_FIELDS, ServedWorkload, render_detail
 from runai_extract.fake.workloads import WorkloadModel
@@ -42,14 +50,16 @@ Params = Sequence[tuple[str, str]]
 Render = Callable[[Params, Mapping[str, str]], bytes]
 
 WORKLOADS_PATH = "/api/v1/workloads"
+LEGACY_NODEPOOLS_PATH = "/v1/k8s/clusters/{cluster_uuid}/node-pools"
 
 
 class DataServer(Protocol):
     async def data(self, request: Request, render: Render) -> Response: ...
 
 
-def workload_routes(server: DataServer, model: WorkloadModel) -> list[Route]:
-    handlers = WorkloadHandlers(model)
+def workload_routes(server: DataServer, model: WorkloadModel, served: Release) -> list[Route]:
+    """The routes ``served`` has: a path its release lacks is simply not routed (a 404)."""
+    handlers = WorkloadHandlers(model, served)
 
     def route(path: str, render: Render) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -57,7 +67,7 @@ def workload_routes(server: DataServer, model: WorkloadModel) -> list[Route]:
 
         return Route(path, endpoint, methods=["GET"])
 
-    return [
+    routes = [
         route(WORKLOADS_PATH, handlers.list_workloads),
         route(WORKLOADS_PATH + "/count", handlers.count_workloads),
         route(WORKLOADS_PATH + "/{workload_id}", handlers.workload),
@@ -66,36 +76,60 @@ def workload_routes(server: DataServer, model: WorkloadModel) -> list[Route]:
         route("/api/v1/clusters", handlers.clusters),
         route("/api/v1/org-unit/departments", handlers.departments),
         route("/api/v1/org-unit/projects", handlers.projects),
-        route("/api/v1/node-pools", handlers.nodepools),
         route("/api/v1/users", handlers.users),
     ]
+    optional: list[tuple[str, str, Render]] = [
+        ("nodepools.v1", "/api/v1/node-pools", handlers.nodepools),
+        ("nodepools.legacy", LEGACY_NODEPOOLS_PATH, handlers.cluster_nodepools),
+        # Removed in 3.0; never read by the ledger, served as empty lists before it.
+        ("apps.v1", "/api/v1/apps", _empty_list),
+        ("apps.v1", "/api/v1/user-applications", _empty_list),
+        ("apps.v1", "/api/v1/administration/user-applications", _empty_list),
+        ("roles.v1", "/api/v1/authorization/roles", _empty_list),
+        ("cluster_nodes.v1", "/api/v1/clusters/{cluster_uuid}/nodes", _no_nodes),
+        ("org_priorities.v1", "/api/v1/org-unit/priorities", _empty_list),
+    ]
+    routes.extend(route(path, render) for feature, path, render in optional if served.has(feature))
+    return routes
 
 
 class WorkloadHandlers:
     """Pure request -> body functions over one :class:`WorkloadModel`."""
 
-    def __init__(self, model: WorkloadModel) -> None:
+    def __init__(self, model: WorkloadModel, served: Release) -> None:
         self.model = model
+        self.release = served
+        absent = served.absent_workload_fields
+        self._absent = absent
+        self._fields = {name: kind for name, kind in WORKLOAD_FIELDS.items() if name not in absent}
+        self._filter_cap = WORKLOADS_FILTER_CAP if served.has("workload.filter_cap") else None
+        self._search = served.has("workload.search")
 
     # -- workloads --------------------------------------------------------------------------------
     def list_workloads(self, params: Params, path: Mapping[str, str]) -> bytes:
-        query = parse_list_query(params, WORKLOAD_FIELDS)
+        query = self._workload_query(params)
         chosen = select(self._visible(params), query, default_sort="createdAt")
         page, following = page_of(chosen, query.offset, query.limit)
-        return _envelope("workloads", [item.wire for item in page], following)
+        return _envelope("workloads", [self._shown(item.wire) for item in page], following)
 
     def count_workloads(self, params: Params, path: Mapping[str, str]) -> bytes:
-        query = parse_list_query(params, WORKLOAD_FIELDS)
+        query = self._workload_query(params)
         return orjson.dumps({"count": len(select(self._visible(params), query))})
 
     def workload(self, params: Params, path: Mapping[str, str]) -> bytes:
         plan = self._plan(path)
         now_ms = self.model.now_ms
-        return orjson.dumps(render_detail(self.model.render(plan, now_ms), plan, now_ms))
+        served = self.model.render(plan, now_ms)
+        if not self.release.has("workload.detailed"):  # 2.18 answers the list item itself
+            return orjson.dumps(self._shown(served.wire))
+        return orjson.dumps(self._shown(render_detail(served, plan, now_ms)))
 
     def events(self, params: Params, path: Mapping[str, str]) -> bytes:
         plan = self._plan(path)
-        query = parse_list_query(params, {}, default_order="desc")
+        if self.release.has("events.sort_order"):
+            query = parse_list_query(params, {}, default_order="desc")
+        else:  # no sortOrder before 2.20: the parameter is ignored and events come oldest first
+            query = parse_list_query([(k, v) for k, v in params if k != "sortOrder"], {})
         namespace = self.model.unit(plan.project_id).namespace
         events = [
             event for _, event in workload_events(plan, namespace, IMAGES[plan.type], self.model.now_ms)
@@ -147,7 +181,25 @@ class WorkloadHandlers:
         ]
         return orjson.dumps({"nodepools": pools[offset : offset + limit]})  # no "next" (README 6)
 
+    def cluster_nodepools(self, params: Params, path: Mapping[str, str]) -> bytes:
+        """The legacy per-cluster list (2.18; deprecated from 2.19): a bare array, not paged."""
+        org, now_ms = self.model.org, self.model.now_ms
+        cluster = next(
+            (c for c in org.clusters if c.uuid == path["cluster_uuid"] and c.created_ms <= now_ms), None
+        )
+        if cluster is None:
+            raise ApiProblem(404, "Resource id not found.", f"cluster {path['cluster_uuid']} does not exist")
+        return orjson.dumps(
+            [
+                nodepool_wire(pool, cluster, self.model.tenant_id)
+                for pool in org.nodepools
+                if pool.cluster_id == cluster.uuid and pool.created_ms <= now_ms
+            ]
+        )
+
     def users(self, params: Params, path: Mapping[str, str]) -> bytes:
+        if not self.release.has("users.paged"):  # 2.18: no offset/limit, every user at once
+            params = [(k, v) for k, v in params if k not in ("offset", "limit")]
         offset, limit = paging(params, default_limit=500)
         now_ms = self.model.now_ms
         users = [
@@ -156,6 +208,15 @@ class WorkloadHandlers:
         return orjson.dumps(users[offset : offset + limit])
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _workload_query(self, params: Params) -> ListQuery:
+        return parse_list_query(params, self._fields, max_terms=self._filter_cap, searchable=self._search)
+
+    def _shown(self, wire: dict[str, Any]) -> dict[str, Any]:
+        """The workload as this release shows it: keys it does not have yet are left out."""
+        if not self._absent:
+            return wire
+        return {key: value for key, value in wire.items() if key not in self._absent}
+
     def _visible(self, params: Params) -> list[ServedWorkload]:
         deleted = boolean_param(dict(params), "deleted")
         _, workloads = self.model.served()
@@ -166,6 +227,14 @@ class WorkloadHandlers:
         if plan is None:
             raise ApiProblem(404, "Resource id not found.", f"workload {path['workload_id']} does not exist")
         return plan
+
+
+def _empty_list(params: Params, path: Mapping[str, str]) -> bytes:
+    return b"[]"
+
+
+def _no_nodes(params: Params, path: Mapping[str, str]) -> bytes:
+    return b'{"nodes":[]}'
 
 
 def _envelope(key: str, items: list[Any], following: int | None) -> bytes:

@@ -73,6 +73,8 @@ class SliceResult:
     id_set_digest: str | None = None  # transforms.digest.id_set_digest of the ids in the file
     files: list[str] = field(default_factory=list)
     error: str | None = None
+    api_features: str | None = None  # what the tenant's API offered (api/features.py)
+    deprecations: list[str] = field(default_factory=list)  # deprecated endpoints in use, and by when
 
 
 @dataclass
@@ -121,6 +123,10 @@ class SyncSummary:
             total.update(piece.drift_fields)
         return total
 
+    def deprecations(self) -> list[str]:
+        """Deprecated endpoints the run used, each once, with the date or release to upgrade by."""
+        return sorted({notice for piece in self.slices for notice in piece.deprecations})
+
     def to_dict(self) -> dict[str, Any]:
         def ts(value: datetime | None) -> str | None:
             return format_utc(value) if value else None
@@ -138,6 +144,8 @@ class SyncSummary:
             "drift": dict(sorted(self.drift().items())),
             "seconds": round(self.seconds, 3),
             "alerts": list(self.alerts),
+            "api_features": sorted({s.api_features for s in self.slices if s.api_features}),
+            "deprecations": self.deprecations(),
             **self.totals(),
         }
 

@@ -23,7 +23,7 @@ import httpx
 
 from runai_extract.api.client import RunaiClient
 from runai_extract.api.endpoints import CLUSTERS, DEPARTMENTS, NODE_POOLS, PROJECTS, USERS, Endpoint
-from runai_extract.api.pagination import fetch_all
+from runai_extract.api.features import fetch_org_list
 from runai_extract.core.errors import AuthError, LedgerError
 from runai_extract.core.settings import Settings, require_api
 from runai_extract.core.times import format_utc
@@ -125,7 +125,7 @@ def _sync_kind(
 ) -> KindResult:
     result = KindResult()
     try:
-        items = fetch_all(client, ORG_ENDPOINTS[kind.name], page_size)
+        items = fetch_org_list(client, ORG_ENDPOINTS[kind.name], page_size)  # 2.18 node-pool fallback
     except AuthError:
         raise
     except LedgerError as exc:

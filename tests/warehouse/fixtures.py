@@ -49,6 +49,8 @@ CORE_COLUMNS = [
     ("request_id", "VARCHAR"),
     ("metadata", "MAP(VARCHAR, VARCHAR)"),
     ("event_id_derived", "BOOLEAN"),
+    ("api_flavour", "VARCHAR"),
+    ("extra_fields", "MAP(VARCHAR, VARCHAR)"),
     ("ingest_run_id", "VARCHAR"),
     ("ingested_at", "TIMESTAMP WITH TIME ZONE"),
 ]

@@ -21,6 +21,10 @@ with source as (
         union_by_name = true,
         filename = true
     )
+    union all by name
+    -- files written before these columns existed
+    select cast(null as varchar) as api_flavour, cast(null as map(varchar, varchar)) as extra_fields
+    where false
 ),
 
 renamed as (
@@ -44,6 +48,9 @@ renamed as (
         cast(request_id as varchar) as request_id,
         cast(metadata as map(varchar, varchar)) as metadata,
         cast(event_id_derived as boolean) as event_id_derived,
+        -- 'audit_log' or 'k8s_audit' (the 2.18/2.19 legacy API); files from before the column: null
+        coalesce(cast(api_flavour as varchar), 'audit_log') as api_flavour,
+        cast(extra_fields as map(varchar, varchar)) as extra_fields,
         cast(ingest_run_id as varchar) as ingest_run_id,
         cast(ingested_at as timestamptz) as ingested_at,
         cast(event_date as date) as event_date,

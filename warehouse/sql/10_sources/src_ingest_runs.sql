@@ -5,7 +5,7 @@
 -- and also the partition directory; hive_partitioning is on so the view works whether or not a
 -- writer keeps the column in the file, and the cast keeps it VARCHAR either way. The file list is a placeholder that build.py replaces with the table's data files as quoted SQL string literals (DDL cannot take prepared parameters). With no run
 -- files yet, build.py substitutes a typed empty relation generated from transforms.schemas.INGEST_RUNS.
--- Columns added later (api_query, id_set_digest) are nullable: the empty select unioned by name
+-- Columns added later (api_query, id_set_digest, api_features, deprecations) are nullable: the empty select unioned by name
 -- below supplies them as NULL while every file on disk predates them.
 create or replace view src_ingest_runs as
 
@@ -18,7 +18,11 @@ with source as (
         filename = true
     )
     union all by name
-    select cast(null as varchar) as api_query, cast(null as varchar) as id_set_digest
+    select
+        cast(null as varchar) as api_query,
+        cast(null as varchar) as id_set_digest,
+        cast(null as varchar) as api_features,
+        cast(null as varchar[]) as deprecations
     where false
 ),
 
@@ -47,6 +51,8 @@ renamed as (
         cast(drift_fields as map(varchar, bigint)) as drift_fields,
         cast(api_query as varchar) as api_query,
         cast(id_set_digest as varchar) as id_set_digest,
+        cast(api_features as varchar) as api_features,
+        cast(deprecations as varchar[]) as deprecations,
         cast(files as varchar[]) as files,
         cast(error as varchar) as error,
         cast(started_at as timestamptz) as started_at,

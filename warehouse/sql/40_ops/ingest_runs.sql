@@ -54,7 +54,9 @@ final as (
         schema_version,
         code_version,
         api_query,
-        id_set_digest
+        id_set_digest,
+        api_features,
+        deprecations
     from deduplicated
 )
 
