@@ -21,6 +21,8 @@ from runai_extract.core.settings import load_settings
 from runai_extract.core.times import parse_api_time
 from runai_extract.fake import FakeControlPlane
 from tests.conftest import CLIENT_SECRET, FAKE_NOW, settings_for
+from tests.lake_reading import audit_rows, table_rows
+from transforms.catalog import QUARANTINE_TABLE
 from transforms.storage import Lake
 from warehouse.build import ensure_views
 from warehouse.query import run_query
@@ -87,12 +89,12 @@ def test_a_bad_record_is_quarantined_and_its_neighbours_kept(tmp_path: Path) -> 
     )
     summary = sync_audit(settings, now=NOW, transport=tenant(rows))
 
-    stored = pq.read_table(next((tmp_path / "lake" / "audit_events").rglob("*.parquet"))).to_pylist()
+    stored = sorted(audit_rows(tmp_path / "lake"), key=lambda r: r["event_time"])
     assert [r["event_id"][-1] for r in stored] == ["1", "4", "5"]
     assert stored[2]["tenant_id"] == "1001"
     assert stored[1]["action"] == "impersonate"  # a newer control plane's action is kept, not lost
 
-    quarantined = pq.read_table(next((tmp_path / "lake" / "quarantine").rglob("*.parquet"))).to_pylist()
+    quarantined = table_rows(tmp_path / "lake", QUARANTINE_TABLE).to_pylist()
     reasons = {orjson.loads(q["raw"])["id"][-1]: q["reason"] for q in quarantined}
     assert set(reasons) == {"2", "3"}
     assert "timestamp" in reasons["2"] and "http_status_code" in reasons["3"]

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from runai_extract.cli.main import app
 from runai_extract.core.settings import Settings
 from tests.compliance.conftest import SEALED_DAY
+from tests.lake_reading import live_files
 from warehouse.query import run_query
 
 DAY = SEALED_DAY.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -146,7 +147,7 @@ def test_unknown_view_and_foreign_output_directory_are_refused(ledger: Settings,
 def test_a_damaged_lake_file_stops_the_export_before_anything_is_written(
     ledger: Settings, tmp_path: Path
 ) -> None:
-    victim = sorted((Path(ledger.lake_uri) / "audit_events").rglob("*.parquet"))[0]
+    victim = live_files(ledger.lake_uri)[0]
     victim.write_bytes(victim.read_bytes()[:-20])
     code, text = export(ledger, tmp_path / "b")
     assert code == 1

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-import pyarrow.parquet as pq
 import pytest
 
 from runai_extract.fake import FakeControlPlane
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, FAKE_NOW
+from tests.lake_reading import stored_audit_ids
 from warehouse.query import run_query
 
 
@@ -43,8 +43,7 @@ def test_dag_run_ingests_history_and_rerun_adds_nothing(
     summary = first.get_task_instance("sync").xcom_pull(task_ids="sync")
     assert summary["window_end"] == "2026-11-20T12:30:00.000000Z"  # the run's data_interval_end
 
-    files = sorted((home / "lake" / "audit_events").rglob("*.parquet"))
-    ids = [i for f in files for i in pq.read_table(f, columns=["event_id"]).column("event_id").to_pylist()]
+    ids = stored_audit_ids(home / "lake")
     expected = set(fake.simulator.audit_ids(FAKE_NOW - timedelta(days=30), FAKE_NOW + timedelta(minutes=30)))
     assert len(ids) == len(set(ids)) == len(expected)
     assert set(ids) == expected

@@ -34,6 +34,7 @@ from runai_extract.fake.badrecords import (
     UNKNOWN_ACTION,
 )
 from tests.conftest import FAKE_NOW, fake_config, settings_for
+from tests.lake_reading import live_files
 from transforms.storage import Lake
 from warehouse.build import ensure_views
 from warehouse.query import run_query
@@ -144,7 +145,7 @@ def test_hostile_names_round_trip_exactly_and_stay_data(
     for view in ("audit_events", "compliance_entity_changes", "compliance_failed_actions", "quarantine"):
         assert query(settings, f"select count(*) as n from {view}")[0]["n"] is not None  # noqa: S608
     assert query(settings, "select count(*) as n from audit_events")[0]["n"] == sum(
-        pq.read_metadata(f).num_rows for f in (settings.home / "lake" / "audit_events").rglob("*.parquet")
+        pq.read_metadata(f).num_rows for f in live_files(settings.home / "lake")
     )
 
 

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from runai_extract.audit.sync import SyncSummary, backfill_audit, sync_audit
@@ -30,6 +29,7 @@ from runai_extract.core.settings import Settings
 from runai_extract.fake import FakeControlPlane, FaultConfig
 from runai_extract.ledger.watermarks import StateStore
 from tests.conftest import FAKE_NOW, fake_config, settings_for
+from tests.lake_reading import live_files, stored_audit_ids
 from transforms.storage import Lake
 from warehouse.build import ensure_views
 from warehouse.query import run_query
@@ -41,16 +41,13 @@ US = timedelta(microseconds=1)
 
 
 def audit_files(home: Path) -> set[Path]:
-    return set((home / "lake" / "audit_events").rglob("*.parquet"))
+    """The audit table's committed files (staged files of a refused window are in no version)."""
+    return set(live_files(home / "lake"))
 
 
 def stored_ids(home: Path) -> list[str]:
-    """Every event_id in every audit file, duplicates included."""
-    return [
-        i
-        for f in sorted(audit_files(home))
-        for i in pq.read_table(f, columns=["event_id"]).column("event_id").to_pylist()
-    ]
+    """Every event_id the audit table holds, duplicates included."""
+    return stored_audit_ids(home / "lake")
 
 
 def assert_exactly_once(fake: FakeControlPlane, home: Path, start: datetime, end: datetime) -> int:

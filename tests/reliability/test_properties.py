@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx
 import orjson
-import pyarrow.parquet as pq
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +35,7 @@ from runai_extract.audit.sync import backfill_audit, sync_audit
 from runai_extract.audit.windows import plan_window, split_window
 from runai_extract.core.settings import load_settings
 from runai_extract.core.times import parse_api_time
+from tests.lake_reading import stored_audit_ids
 
 BASE = datetime(2026, 11, 18, tzinfo=UTC)  # a midnight: rows straddle two of them
 TOKEN = "opaque-access-token-properties"
@@ -220,10 +220,7 @@ def test_any_mix_of_syncs_backfills_retries_and_shifted_pages_stores_each_id_onc
                 )
         summaries.append(sync_audit(config, now=final_now, transport=transport))
 
-        files = sorted((Path(home) / "lake" / "audit_events").rglob("*.parquet"))
-        stored = [
-            i for f in files for i in pq.read_table(f, columns=["event_id"]).column("event_id").to_pylist()
-        ]
+        stored = stored_audit_ids(Path(home) / "lake")
     for summary in summaries:  # how often each disturbance happened: --hypothesis-show-statistics
         totals = summary.totals()
         event(f"retried: {totals['retries'] > 0}")
