@@ -46,6 +46,16 @@ def goal_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows.extend(_latency_rows("2. +50 ms per page", results["latency"]))
         if "pre_encoded" in results["latency"]:
             rows.extend(_latency_rows("2b. +50 ms, pre-encoded fake", results["latency"]["pre_encoded"]))
+    if "paging" in results:
+        pg = results["paging"]
+        shown = (
+            f"{pg['c4 speed-up']:.2f}x at c=4 ({_spread(pg['c4'])}; serial {_spread(pg['c1'])}; "
+            f"c=4 slices only {pg['c4 slices only speed-up']:.2f}x, c=8 {pg['c8 speed-up']:.2f}x)"
+        )
+        ok = pg["c4 speed-up"] >= 4
+        rows.append(
+            _row("2c. +50 ms, paging only", "paging ahead / serial", pg["c4 speed-up"], shown, ">= 4x", ok)
+        )
     if "noop" in results:
         noop = results["noop"]
         req = noop["requests"]["max"]

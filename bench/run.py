@@ -16,6 +16,7 @@ from typing import Any
 
 from harness import ROOT
 from ingest import incremental_noop, latency_bound, throughput
+from paging import paging
 from queries import warehouse_queries
 from report import goal_rows, render_markdown, update_doc
 from startup import startup
@@ -60,6 +61,7 @@ def main() -> None:
     steps = {
         "throughput": ("1", lambda: throughput(sizes, args.repeat, 0 if args.no_dlt else args.dlt_max_rows)),
         "latency": ("2", lambda: latency_bound(20_000 if args.quick else 100_000, args.repeat)),
+        "paging": ("2", lambda: paging(20_000 if args.quick else 100_000, args.repeat)),
         "noop": ("3", lambda: incremental_noop(args.repeat)),
         "warehouse": ("5", lambda: warehouse_queries(1_000_000 if args.quick else 10_000_000, args.repeat)),
         "startup": ("6", lambda: startup(max(args.repeat, 5))),
