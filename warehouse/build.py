@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -267,19 +268,26 @@ def _replace_sources(
     by_name = {m.name: m for m in plan.models}
     con = open_warehouse(warehouse_path, read_only=False, lock_wait=lock_wait)
     try:
-        con.begin()
-        try:
+        with _transaction(con):
             for name, statement in sorted(changed.items()):
                 _execute_model(con, by_name[name], statement)
             _write_meta(con, plan)
-            con.commit()
-        except BaseException:
-            _rollback(con)
-            raise
     finally:
         con.close()
     log.info("warehouse source views refreshed in %s: %s", warehouse_path, ", ".join(sorted(changed)))
     return tuple(sorted(changed))
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: a reader sees the old set of views or the new one, never a mix."""
+    con.begin()
+    try:
+        yield
+        con.commit()
+    except BaseException:
+        _rollback(con)
+        raise
 
 
 def _hash(statement: str) -> str:
@@ -299,18 +307,13 @@ def _apply(plan: BuildPlan, warehouse_path: Path, lock_wait: float, key: Secret 
     con = _open_for_build(warehouse_path, lock_wait)
     try:
         previous = _stored_objects(con)
-        con.begin()
-        try:
+        with _transaction(con):
             _drop_stale(con, previous, plan.models)
             pseudonyms.prepare(con)  # the pseudonymised views read these tables
             for model, statement in zip(plan.models, plan.statements, strict=True):
                 _execute_model(con, model, statement)
             pseudonyms.refresh(con, key)
             _write_meta(con, plan)
-            con.commit()
-        except BaseException:
-            _rollback(con)
-            raise
     finally:
         con.close()
 
