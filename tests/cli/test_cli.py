@@ -15,6 +15,8 @@ import pytest
 
 from runai_extract.fake import FakeControlPlane
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.lake_reading import live_files
+from transforms.catalog import ORG_TABLES
 
 CLI = [sys.executable, "-m", "runai_extract.cli"]
 
@@ -133,11 +135,12 @@ def test_status_that_could_not_be_computed_in_full_exits_non_zero(
     fake: FakeControlPlane, tmp_path: Path
 ) -> None:
     assert run_cli("sync", "audit", env=api_env(fake), home=tmp_path).returncode == 0
+    assert run_cli("sync", "org", env=api_env(fake), home=tmp_path).returncode == 0
     healthy = run_cli("status", home=tmp_path)
     assert healthy.returncode == 0, healthy.stderr
-    # A clusters file DuckDB cannot read: the org views cannot be built, coverage still can.
-    broken = tmp_path / "lake" / "org" / "clusters" / "observed_date=2026-11-20" / "part-x.parquet"
-    broken.parent.mkdir(parents=True)
+    # The clusters table's file damaged so DuckDB cannot read it: the org views cannot be built,
+    # coverage still can.
+    [broken] = live_files(tmp_path / "lake", ORG_TABLES["clusters"])
     broken.write_bytes(b"PAR1 this is not parquet PAR1")
     status = run_cli("status", home=tmp_path)
     assert "audit coverage (UTC hours):" in status.stdout  # what could be computed is still shown
