@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from runai_extract.api.client import RunaiClient
 from runai_extract.audit.commit import STREAM, commit_slice
+from runai_extract.audit.flavours import audit_reader
 from runai_extract.audit.slice_pool import in_order
 from runai_extract.audit.slices import Mode, StagedSlice, stage_slice
 from runai_extract.audit.windows import plan_window, split_window
@@ -148,6 +149,9 @@ def run_slices(
         store = StateStore(lake)
         with RunaiClient(require_api(settings), transport=transport) as client:
             client.connect()  # first contact here, once: a wrong URL fails before any slice starts
+            audit_reader(
+                client
+            )  # which audit API the tenant has, probed once before any slice (a 403 ends here)
             stage = partial(_stage, client, tables, run_id, settings.page_size, sink)
             # Slices are paged concurrently but committed here strictly in window order; a failed
             # slice raises at its position (after every earlier one was committed, and stopping
