@@ -31,7 +31,7 @@ from runai_extract.audit.flavours import audit_reader
 from runai_extract.audit.slice_pool import in_order
 from runai_extract.audit.slices import Mode, StagedSlice, stage_slice
 from runai_extract.audit.windows import plan_window, split_window
-from runai_extract.core.errors import ConfigError
+from runai_extract.core.errors import AuthError, ConfigError, LedgerError
 from runai_extract.core.settings import Settings, require_api
 from runai_extract.core.times import Window, format_utc
 from runai_extract.ledger.manifests import manifest_pending, record_audit_window
@@ -149,9 +149,7 @@ def run_slices(
         store = StateStore(lake)
         with RunaiClient(require_api(settings), transport=transport) as client:
             client.connect()  # first contact here, once: a wrong URL fails before any slice starts
-            audit_reader(
-                client
-            )  # which audit API the tenant has, probed once before any slice (a 403 ends here)
+            _probe(client)
             stage = partial(_stage, client, tables, run_id, settings.page_size, sink)
             # Slices are paged concurrently but committed here strictly in window order; a failed
             # slice raises at its position (after every earlier one was committed, and stopping
@@ -172,6 +170,20 @@ def run_slices(
         log.warning("audit %s %s: schema drift %s", mode, run_id, dict(sorted(summary.drift().items())))
     log.info("audit %s %s finished: %s", mode, run_id, summary.to_dict())
     return summary
+
+
+def _probe(client: RunaiClient) -> None:
+    """Which audit API the tenant has, asked once before any slice starts.
+
+    A role without audit rights ends the run here, in one request. Any other failure is left to
+    the first slice, which asks again and is recorded as a failed window like any other.
+    """
+    try:
+        audit_reader(client)
+    except AuthError:
+        raise
+    except LedgerError as exc:
+        log.info("audit API probe failed before the slices (%s); the first slice asks again", exc)
 
 
 class _SliceFailed(Exception):
