@@ -151,6 +151,10 @@ class Tables:
                 storage_options=self._options(),
             )
         except (DeltaError, OSError) as exc:
+            # Two writers creating the table at once: the loser's create fails, the table is there.
+            raced = self.load(spec)
+            if raced is not None:
+                return raced
             raise StorageError(f"cannot create table {self.uri(spec)}: {_first_line(exc)}") from exc
         created = self.load(spec)
         if created is None:
