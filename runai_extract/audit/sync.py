@@ -146,7 +146,6 @@ def run_slices(
     sink.plan(slices)
     if slices:
         tables = Tables(lake)
-        store = StateStore(lake)
         with RunaiClient(require_api(settings), transport=transport) as client:
             client.connect()  # first contact here, once: a wrong URL fails before any slice starts
             _probe(client)
@@ -156,11 +155,9 @@ def run_slices(
             # slices not started yet), so the watermark never moves over a gap.
             try:
                 for _, staged in in_order(slices, stage, settings.concurrency):
-                    _commit_one(tables, staged, run_id, mode, settings.page_size, after_commit)
+                    if _commit_one(tables, staged, run_id, mode, settings.page_size, after_commit):
+                        summary.watermark_after = staged.piece.end  # moved in this slice's own commit
                     summary.slices.append(staged.result)
-                    if staged.result.status in ("committed", "mismatch"):
-                        after = store.read(STREAM)
-                        summary.watermark_after = after.watermark if after else summary.watermark_after
                     sink.slice_done(staged.result)
             except _SliceFailed as failed:
                 _commit_one(tables, failed.staged, run_id, mode, settings.page_size, after_commit)  # raises
@@ -210,8 +207,12 @@ def _commit_one(
     mode: Mode,
     page_size: int,
     after_commit: AfterCommit | None,
-) -> None:
-    """Commit one slice, then its quarantine, manifest and run record; a failed slice raises here."""
+) -> bool:
+    """Commit one slice, then its quarantine, manifest and run record; a failed slice raises here.
+
+    Returns whether the commit moved the watermark (to the slice's end), so the run's summary
+    needs no second read of the table log.
+    """
     result = staged.result
     try:
         if staged.error is not None:
@@ -223,6 +224,7 @@ def _commit_one(
             record_audit_window(tables.lake, STREAM, result, run_id, page_size, done.commit)
         if done.watermark_moved:
             StateStore(tables.lake).mirror(STREAM, staged.piece.end, run_id)
+        return done.watermark_moved
     except Exception as exc:
         result.status, result.error = "failed", result.error or str(exc)
         raise
