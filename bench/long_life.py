@@ -32,8 +32,8 @@ COMPLIANCE_QUERIES = {
 }
 
 
-def simulate(days: int, home: Path) -> dict[str, object]:
-    """Sync every 15 simulated minutes for ``days`` days, maintaining daily; per-sync seconds."""
+def simulate(days: int, home: Path, step_minutes: int = 15) -> dict[str, object]:
+    """Sync every ``step_minutes`` simulated minutes for ``days`` days, maintaining daily; per-sync seconds."""
     from runai_extract.audit.sync import backfill_audit, sync_audit
     from runai_extract.core.settings import load_settings
     from runai_extract.fake import FakeConfig, FakeControlPlane
@@ -58,7 +58,7 @@ def simulate(days: int, home: Path) -> dict[str, object]:
             settings, start=sim.start - timedelta(hours=1), end=sim.start
         )  # watermark = stream start
         moment = sim.start
-        step = timedelta(minutes=15)
+        step = timedelta(minutes=step_minutes)
         last_day = moment.date()
         while moment + step <= sim.now:
             moment += step
@@ -68,7 +68,7 @@ def simulate(days: int, home: Path) -> dict[str, object]:
             began = time.perf_counter()
             ensure_views(settings.warehouse_path, Lake(settings.lake_uri))  # the DAG's refresh_views task
             views.append(time.perf_counter() - began)
-            if moment.date() != last_day and moment.hour == 0 and moment.minute >= 45:
+            if moment.date() != last_day:
                 maintain(Lake(settings.lake_uri), now=moment)
                 last_day = moment.date()
     return {"sync_seconds": seconds, "refresh_views_seconds": views}
@@ -143,17 +143,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--step-minutes",
+        type=int,
+        default=15,
+        help="simulated minutes between syncs (the DAG's 15 by default)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="build the ledger here and keep it (for profiling commands at age)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "long_life.json")
     args = parser.parse_args()
-    with scratch("long-life") as home:
+    with scratch("long-life") as tmp:
+        home = args.keep or tmp
         began = time.perf_counter()
-        timeline = simulate(args.days, home)
+        timeline = simulate(args.days, home, args.step_minutes)
+        per_day = 24 * 60 // args.step_minutes
         result = {
             "days": args.days,
+            "step_minutes": args.step_minutes,
             "events_per_day": EVENTS_PER_DAY,
             "simulation_seconds": time.perf_counter() - began,
-            "sync": growth(timeline["sync_seconds"]),  # type: ignore[arg-type]
-            "refresh_views": growth(timeline["refresh_views_seconds"]),  # type: ignore[arg-type]
+            "sync": growth(timeline["sync_seconds"], per_day=per_day),  # type: ignore[arg-type]
+            "refresh_views": growth(timeline["refresh_views_seconds"], per_day=per_day),  # type: ignore[arg-type]
             "files_after_maintenance": files_per_table(home),
             "commands_at_end": cli_times(home, args.repeat),
         }
