@@ -96,6 +96,25 @@ class Lake:
         ]
         return sorted(found)
 
+    def file_stamps(self, rel_dir: str) -> dict[str, tuple[int, int]]:
+        """Relative path -> (size, modification time in ns) of every file under ``rel_dir``.
+
+        One listing (one LIST request per 1,000 keys on object storage), not a request per file:
+        how ``verify`` tells which files changed since it last hashed them.
+        """
+        base = self.full_path(rel_dir)
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        try:
+            infos = self.fs.get_file_info(selector)
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.location(rel_dir)}: {exc}") from exc
+        prefix = self.root + "/"
+        return {
+            info.path[len(prefix) :]: (int(info.size or 0), int(info.mtime_ns or 0))
+            for info in infos
+            if info.type == pafs.FileType.File
+        }
+
     def file_size(self, rel: str) -> int:
         return int(self.fs.get_file_info(self.full_path(rel)).size or 0)
 

@@ -50,9 +50,20 @@ def verify(
     bundle: Annotated[
         Path | None, typer.Option("--bundle", help="Check an export bundle directory instead of the lake.")
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Re-hash every file and re-read every manifest, ignoring where the last clean verify ended.",
+        ),
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Re-hash every stored file and walk the manifest chains; exit 1 naming anything changed."""
+    """Walk the manifest chains and re-hash the stored files; exit 1 naming anything changed.
+
+    Incremental unless --full: what the last clean verify proved is not re-read, files whose
+    size and modification time are unchanged are not re-hashed.
+    """
     from runai_extract.cli.status import wide_console
     from transforms.storage import Lake
 
@@ -78,7 +89,7 @@ def verify(
     if key_env and key is None:
         raise ConfigError(f"--key-env {key_env}: that environment variable is not set or empty")
     settings = load_settings(home=home)
-    reports = verify_lake(Lake(settings.lake_uri), stream or None, key)
+    reports = verify_lake(Lake(settings.lake_uri), stream or None, key, full=full)
     for report in reports:
         _print_stream(out, report)
     if any(not r.ok for r in reports):
@@ -139,10 +150,16 @@ def _print_bundle(out: Console, bundle: Bundle) -> None:
 def _print_stream(out: Console, report: StreamReport) -> None:
     head = f"seq {report.head.seq} sha256 {report.head.sha256[:16]}..." if report.head else "no manifests"
     verdict = "[green]OK[/]" if report.ok else f"[red]{len(report.problems)} problem(s)[/]"
-    out.print(
-        f"{report.stream}: {report.manifests} manifest(s), {report.files_checked} file(s) re-hashed "
-        f"({report.bytes_checked:,} bytes); head {head}; signature {report.signature}: {verdict}"
+    unchanged = (
+        f", {report.files_unchanged} unchanged since the last verify" if report.files_unchanged else ""
     )
+    out.print(
+        f"{report.stream}: {report.mode}, {report.manifests} manifest(s), {report.files_checked} file(s) "
+        f"re-hashed ({report.bytes_checked:,} bytes){unchanged}; head {head}; signature {report.signature}: "
+        f"{verdict}"
+    )
+    if report.note:
+        out.print(f"  [yellow]verified in full: {report.note}[/]", highlight=False)
     _print_problems(out, report.problems)
 
 

@@ -152,6 +152,26 @@ def read_chain(lake: Lake, stream: str) -> list[StoredManifest]:
     ]
 
 
+def read_chain_since(lake: Lake, stream: str, seq: int) -> list[StoredManifest]:
+    """The manifests of ``stream`` from ``seq`` on, in seq order (an incremental verify's part)."""
+    rows = Tables(lake).read(
+        MANIFESTS_TABLE,
+        ["stream", "seq", "sha256", "prev_sha256", "manifest"],
+        time_range=("seq", seq, 2**62),
+    )
+    mine = rows.filter(pc.equal(rows.column("stream"), stream)).sort_by("seq")
+    return [
+        StoredManifest(r["stream"], int(r["seq"]), r["sha256"], r["prev_sha256"], r["manifest"].encode())
+        for r in mine.to_pylist()
+    ]
+
+
+def read_links(lake: Lake, stream: str) -> pa.Table:
+    """(seq, sha256, prev_sha256) of every manifest of ``stream``, in seq order: the chain's links."""
+    rows = Tables(lake).read(MANIFESTS_TABLE, ["stream", "seq", "sha256", "prev_sha256"])
+    return rows.filter(pc.equal(rows.column("stream"), stream)).sort_by("seq")
+
+
 def list_streams(lake: Lake) -> list[str]:
     """Streams that have at least one manifest."""
     rows = Tables(lake).read(MANIFESTS_TABLE, ["stream"])

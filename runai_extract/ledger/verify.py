@@ -15,14 +15,21 @@ What is checked, per stream (docs/compliance.md has the long form):
 - the signed head, when a key is given: HEAD.json's HMAC and that it names the last manifest.
 
 Reads one snapshot of each table; no lock is needed (writers never change a committed file).
+
+Incremental by default: after a clean verify, a checkpoint (ledger/verify_checkpoints.py) records
+where it ended, and the next verify proves only what came after and re-hashes only files whose size
+or modification time changed, so its cost follows the new data, not the age of the ledger.
+``full=True`` (``verify --full``) ignores the checkpoint and re-derives everything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from runai_extract.ledger.manifests import (
@@ -34,10 +41,13 @@ from runai_extract.ledger.manifests import (
     head_path,
     list_streams,
     read_chain,
+    read_chain_since,
+    read_links,
     read_signed_head,
     sha256_hex,
     stream_tables,
 )
+from runai_extract.ledger.verify_checkpoints import Checkpoint, read_checkpoint, write_checkpoint
 from transforms.digest import id_set_digest
 from transforms.storage import Lake
 from transforms.tables import Tables
@@ -64,6 +74,10 @@ class StreamReport:
     head: ChainHead | None = None
     signature: str = "unsigned"
     problems: list[Problem] = field(default_factory=list)
+    # "full", or "incremental from #<seq>": what this verify proved anew.
+    mode: str = "full"
+    files_unchanged: int = 0  # live files not re-hashed: same size and mtime as when last verified
+    note: str = ""  # why an incremental verify ran in full (a checkpoint it could not use)
 
     @property
     def ok(self) -> bool:
@@ -78,26 +92,92 @@ class _Entry:
 
 
 def verify_lake(
-    lake: Lake, streams: list[str] | None, key: bytes | None, wait: float = 0.0
+    lake: Lake, streams: list[str] | None, key: bytes | None, *, full: bool = False
 ) -> list[StreamReport]:
     """Verify the given streams (default: every stream with manifests, and audit)."""
     chosen = streams or sorted(set(list_streams(lake)) | {"audit"})
-    return [verify_stream(lake, stream, key) for stream in chosen]
+    return [verify_stream(lake, stream, key, full=full) for stream in chosen]
 
 
-def verify_stream(lake: Lake, stream: str, key: bytes | None) -> StreamReport:
-    """Walk the chain of ``stream``, compare it with the stream's tables, check the signed head."""
+def verify_stream(lake: Lake, stream: str, key: bytes | None, *, full: bool = False) -> StreamReport:
+    """Walk the chain of ``stream``, compare it with the stream's tables, check the signed head.
+
+    From the stream's verify checkpoint unless ``full`` (or there is no usable checkpoint); a
+    clean result moves the checkpoint to the head it proved.
+    """
     report = StreamReport(stream)
-    docs = _walk_chain(read_chain(lake, stream), report)
-    expected = _expected_files(docs)
+    checkpoint = None
+    if not full:
+        checkpoint, report.note = read_checkpoint(lake, stream, key)
+    if checkpoint is None:
+        docs = _walk_chain(read_chain(lake, stream), report)
+        expected = _expected_files(docs)
+    else:
+        report.mode = f"incremental from #{checkpoint.seq}"
+        links = read_links(lake, stream)
+        _check_links(links, report)
+        docs = _walk_since(read_chain_since(lake, stream, checkpoint.seq), checkpoint, report)
+        report.manifests = links.num_rows
+        expected = _expected_files(docs, start=_checkpointed(checkpoint))
     live = _live_files(lake, stream)
-    _check_files(lake, expected, live, report)
+    stamps = _stamps(lake, stream)
+    _check_files(lake, expected, live, report, stamps=stamps, known=checkpoint.files if checkpoint else {})
     _check_contents(lake, docs, expected, live, report)
     _check_head(lake, stream, key, report)
+    if report.ok and report.head is not None:
+        write_checkpoint(lake, _next_checkpoint(report.head, checkpoint, expected, stamps), key)
     return report
 
 
-def _walk_chain(rows: list[StoredManifest], report: StreamReport) -> list[tuple[str, dict[str, Any]]]:
+def _walk_since(
+    rows: list[StoredManifest], checkpoint: Checkpoint, report: StreamReport
+) -> list[tuple[str, dict[str, Any]]]:
+    """The chain from the checkpointed manifest on: that one unchanged, the rest walked in full."""
+    where = f"manifest {checkpoint.stream}#{checkpoint.seq}"
+    first = rows[0] if rows else None
+    if first is None or first.seq != checkpoint.seq:
+        report.problems.append(
+            Problem(
+                "chain", where, "the manifest the last verify ended at is gone (deleted); run verify --full"
+            )
+        )
+        return _walk_chain(rows, report, start=(checkpoint.seq + 1, checkpoint.sha256))
+    if first.sha256 != checkpoint.sha256 or sha256_hex(first.raw) != first.sha256:
+        report.problems.append(
+            Problem("manifest", where, "changed since the last verify proved it (edited); run verify --full")
+        )
+    report.head = ChainHead(first.stream, first.seq, first.sha256)
+    return _walk_chain(rows[1:], report, start=(checkpoint.seq + 1, checkpoint.sha256))
+
+
+def _check_links(links: pa.Table, report: StreamReport) -> None:
+    """Seqs 1..n without holes, each naming the recorded hash of the one before: three columns only.
+
+    What an incremental verify keeps checking about the manifests before its checkpoint (a
+    deleted, reordered or relinked manifest), without re-reading their JSON.
+    """
+    seqs = links.column("seq").to_pylist()
+    shas = links.column("sha256").to_pylist()
+    prevs = links.column("prev_sha256").to_pylist()
+    before = GENESIS
+    for index, (seq, sha, prev) in enumerate(zip(seqs, shas, prevs, strict=True)):
+        where = f"manifest {report.stream}#{seq}"
+        if seq != index + 1:
+            report.problems.append(
+                Problem("chain", where, f"stored as #{seq} where #{index + 1} belongs (deleted or reordered)")
+            )
+            return
+        if prev != before:
+            report.problems.append(
+                Problem("chain", where, "prev_sha256 does not match the manifest before it (relinked)")
+            )
+            return
+        before = sha
+
+
+def _walk_chain(
+    rows: list[StoredManifest], report: StreamReport, start: tuple[int, str] = (1, GENESIS)
+) -> list[tuple[str, dict[str, Any]]]:
     """Parse the manifests in seq order; report holes, edits and broken links.
 
     Each row records its manifest's sha256; the next manifest links to that recorded hash. An
@@ -105,8 +185,8 @@ def _walk_chain(rows: list[StoredManifest], report: StreamReport) -> list[tuple[
     whose recorded hash was "fixed up" as well breaks the next manifest's link.
     """
     docs: list[tuple[str, dict[str, Any]]] = []
-    prev_sha: str | None = GENESIS
-    expected = 1
+    expected, prev_sha_start = start
+    prev_sha: str | None = prev_sha_start
     for row in rows:
         report.manifests += 1
         where = f"manifest {row.stream}#{row.seq}"
@@ -156,9 +236,11 @@ def _walk_chain(rows: list[StoredManifest], report: StreamReport) -> list[tuple[
     return docs
 
 
-def _expected_files(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, _Entry]:
+def _expected_files(
+    docs: list[tuple[str, dict[str, Any]]], start: dict[str, _Entry] | None = None
+) -> dict[str, _Entry]:
     """Replay the manifests: each file that should be live now -> the manifest entry naming it."""
-    live: dict[str, _Entry] = {}
+    live: dict[str, _Entry] = dict(start or {})
     for _, doc in docs:
         for item in doc.get("files") or []:
             if isinstance(item, dict) and isinstance(item.get("path"), str):
@@ -168,18 +250,71 @@ def _expected_files(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, _Entry]
     return live
 
 
+def _checkpointed(checkpoint: Checkpoint) -> dict[str, _Entry]:
+    return {
+        rel: _Entry(int(item["seq"]), str(item.get("window", "")), dict(item["file"]))
+        for rel, item in checkpoint.files.items()
+    }
+
+
+def _next_checkpoint(
+    head: ChainHead,
+    previous: Checkpoint | None,
+    expected: dict[str, _Entry],
+    stamps: dict[str, tuple[int, int]],
+) -> Checkpoint:
+    """What a clean verify proved: its head and every expected file with the stamp it had."""
+    now = datetime.now(UTC).isoformat()
+    files = {
+        rel: {"seq": entry.seq, "window": entry.window, "file": entry.file, "stamp": list(stamps[rel])}
+        for rel, entry in expected.items()
+        if rel in stamps
+    }
+    full_at = now if previous is None else previous.full_at
+    return Checkpoint(head.stream, head.seq, head.sha256, now, full_at, files)
+
+
 def _live_files(lake: Lake, stream: str) -> set[str]:
     tables = Tables(lake)
     return {f"{spec.name}/{f.path}" for spec in stream_tables(stream) for f in tables.live_files(spec)}
 
 
-def _check_files(lake: Lake, expected: dict[str, _Entry], live: set[str], report: StreamReport) -> None:
+def _stamps(lake: Lake, stream: str) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file of the stream's tables, from one listing per table."""
+    stamps: dict[str, tuple[int, int]] = {}
+    for spec in stream_tables(stream):
+        stamps.update(lake.file_stamps(spec.name))
+    return stamps
+
+
+def _unchanged(
+    rel: str, entry: _Entry, known: dict[str, dict[str, Any]], stamps: dict[str, tuple[int, int]]
+) -> bool:
+    """True when the last verify hashed this very file (same entry) and storage shows it untouched."""
+    item = known.get(rel)
+    if item is None or rel not in stamps:
+        return False
+    return item.get("file") == entry.file and tuple(item.get("stamp") or ()) == stamps[rel]
+
+
+def _check_files(
+    lake: Lake,
+    expected: dict[str, _Entry],
+    live: set[str],
+    report: StreamReport,
+    *,
+    stamps: dict[str, tuple[int, int]],
+    known: dict[str, dict[str, Any]],
+) -> None:
     for rel in sorted(live - set(expected)):
         report.problems.append(
             Problem("inserted", rel, "a data file of the table that no manifest names (a commit made outside "
                     "the ledger, or a run interrupted between its commit and its manifest)")
         )  # fmt: skip
     for rel, entry in sorted(expected.items()):
+        if rel in live and _unchanged(rel, entry, known, stamps):
+            report.files_unchanged += 1
+            continue
         data = lake.read_bytes(rel)
         if data is None or rel not in live:
             how = (

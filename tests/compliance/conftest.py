@@ -17,6 +17,7 @@ from tests.conftest import FAKE_NOW, fake_config, settings_for
 NOW = FAKE_NOW + timedelta(minutes=5)
 # The fake serves two days of events ending at FAKE_NOW; this whole day is synced and rechecked.
 SEALED_DAY = FAKE_NOW.replace(hour=0) - timedelta(days=1)
+KEY = "hmac-key-for-tests-only-4c2e9"
 
 
 @pytest.fixture
@@ -30,3 +31,12 @@ def ledger(start_fake: Callable[..., FakeControlPlane], tmp_path: Path) -> Setti
         settings, start=SEALED_DAY, end=SEALED_DAY + timedelta(days=1), now=NOW + timedelta(minutes=2)
     )
     return settings
+
+
+@pytest.fixture
+def signed(ledger: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The ledger with one more sync run while the signing key is set: the head is signed."""
+    monkeypatch.setenv("RUNAI_LEDGER_SIGNING_KEY", KEY)
+    sync_audit(ledger, now=NOW + timedelta(minutes=4))
+    monkeypatch.delenv("RUNAI_LEDGER_SIGNING_KEY")
+    return ledger

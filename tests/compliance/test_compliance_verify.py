@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pytest
 from deltalake import write_deltalake
 from typer.testing import CliRunner
 
@@ -19,13 +18,11 @@ from runai_extract.audit.sync import sync_audit
 from runai_extract.cli.main import app
 from runai_extract.core.settings import Settings
 from runai_extract.ledger.manifests import read_chain, sha256_hex
-from tests.compliance.conftest import NOW
+from tests.compliance.conftest import KEY, NOW
 from tests.lake_reading import live_files, table_rows
 from transforms.catalog import AUDIT_EVENTS_TABLE, MANIFESTS_TABLE
 from transforms.storage import Lake
 from transforms.tables import Tables
-
-KEY = "hmac-key-for-tests-only-4c2e9"
 
 
 def verify(settings: Settings, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -173,15 +170,6 @@ def test_deleted_manifest_is_caught(ledger: Settings) -> None:
     code, out = verify(ledger)
     assert code == 1
     assert "missing before seq 4" in out and "audit#4" in out
-
-
-@pytest.fixture
-def signed(ledger: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The ledger with one more sync run while the signing key is set: the head is signed."""
-    monkeypatch.setenv("RUNAI_LEDGER_SIGNING_KEY", KEY)
-    sync_audit(ledger, now=NOW + timedelta(minutes=4))
-    monkeypatch.delenv("RUNAI_LEDGER_SIGNING_KEY")
-    return ledger
 
 
 def test_signed_head_verifies_with_the_key_and_never_leaks_it(signed: Settings) -> None:
