@@ -32,7 +32,9 @@ COMPLIANCE_QUERIES = {
 }
 
 
-def simulate(days: int, home: Path, step_minutes: int = 15) -> dict[str, object]:
+def simulate(
+    days: int, home: Path, step_minutes: int = 15, events_per_day: int = EVENTS_PER_DAY
+) -> dict[str, object]:
     """Sync every ``step_minutes`` simulated minutes for ``days`` days, maintaining daily; per-sync seconds."""
     from runai_extract.audit.sync import backfill_audit, sync_audit
     from runai_extract.core.settings import load_settings
@@ -42,7 +44,7 @@ def simulate(days: int, home: Path, step_minutes: int = 15) -> dict[str, object]
     from warehouse.build import ensure_views
 
     config = FakeConfig(
-        seed=3, days=days + 1, events_per_day=EVENTS_PER_DAY, client_id="bench", client_secret="bench-secret"
+        seed=3, days=days + 1, events_per_day=events_per_day, client_id="bench", client_secret="bench-secret"
     )
     seconds: list[float] = []
     views: list[float] = []
@@ -101,7 +103,8 @@ def cli_times(home: Path, repeat: int) -> dict[str, dict[str, float]]:
         "startup (query select 1)": [*cli, "query", "select 1"],
         "build-views": [*cli, "build-views"],
         "status": [*cli, "status"],
-        "verify": [*cli, "verify"],
+        "verify --full": [*cli, "verify", "--full"],
+        "verify (incremental, after a clean one)": [*cli, "verify"],
         **{f"query {name}": [*cli, "query", sql] for name, sql in COMPLIANCE_QUERIES.items()},
     }
     out = {}
@@ -152,17 +155,18 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="build the ledger here and keep it (for profiling commands at age)"
     )
+    parser.add_argument("--events-per-day", type=int, default=EVENTS_PER_DAY)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "long_life.json")
     args = parser.parse_args()
     with scratch("long-life") as tmp:
         home = args.keep or tmp
         began = time.perf_counter()
-        timeline = simulate(args.days, home, args.step_minutes)
+        timeline = simulate(args.days, home, args.step_minutes, args.events_per_day)
         per_day = 24 * 60 // args.step_minutes
         result = {
             "days": args.days,
             "step_minutes": args.step_minutes,
-            "events_per_day": EVENTS_PER_DAY,
+            "events_per_day": args.events_per_day,
             "simulation_seconds": time.perf_counter() - began,
             "sync": growth(timeline["sync_seconds"], per_day=per_day),  # type: ignore[arg-type]
             "refresh_views": growth(timeline["refresh_views_seconds"], per_day=per_day),  # type: ignore[arg-type]

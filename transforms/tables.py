@@ -255,7 +255,7 @@ class Tables:
         table = snapshot if snapshot is not None else self.load(spec)
         if table is None:
             return []
-        adds = pa.table(table.get_add_actions(flatten=True))
+        adds = _add_actions(table)
         rows = adds.column("num_records").to_pylist() if "num_records" in adds.column_names else None
         paths = adds.column("path").to_pylist()
         sizes = adds.column("size_bytes").to_pylist()
@@ -295,7 +295,7 @@ class Tables:
         time_range: tuple[str, Any, Any] | None,
         partition: tuple[str, str] | None,
     ) -> list[tuple[str, dict[str, str]]]:
-        adds = pa.table(table.get_add_actions(flatten=True))
+        adds = _add_actions(table)
         if partition is not None:
             column = f"partition.{partition[0]}"
             values = pc.cast(adds.column(column), pa.string())
@@ -580,3 +580,13 @@ def parse_commit(table: str, version: int, raw: bytes) -> Commit:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _add_actions(table: DeltaTable) -> pa.Table:
+    """The snapshot's add actions (one row per live file) as a pyarrow table.
+
+    Read through the Arrow C stream rather than ``pa.table(...)``: the latter first asks whether
+    its argument is a pandas DataFrame, which imports pandas (~0.4 s) in every command that lists
+    a table's files, `status` and `build-views` included (bench/long_life.py measures those).
+    """
+    return pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,11 +72,18 @@ _BUILD_FORMAT = 2
 
 
 # -- planning and applying -------------------------------------------------------------------------
-def _source_literals(lake: Lake, as_of: datetime | None) -> dict[str, str | list[str]]:
-    """What each source placeholder stands for: a table's live files, or a glob for the mirrors."""
+def _source_literals(
+    lake: Lake, as_of: datetime | None, views: Collection[str] | None = None
+) -> dict[str, str | list[str]]:
+    """What each source placeholder stands for: a table's live files, or a glob for the mirrors.
+
+    ``views``: only the sources among these are read (the others' tables are not even opened).
+    """
     tables = Tables(lake)
     literals: dict[str, str | list[str]] = {}
     for source in SOURCES:
+        if views is not None and source.view not in views:
+            continue
         if source.table is None:
             found = lake.list_files(source.lake_dir, source.suffix)
             literals[source.placeholder] = f"{lake.location(source.lake_dir)}/{source.glob}" if found else ""
@@ -103,6 +111,28 @@ class BuildPlan:
         sources = {s.view for s in SOURCES}
         return {m.name: s for m, s in zip(self.models, self.statements, strict=True) if m.name in sources}
 
+    def apply_order(self) -> list[tuple[SqlModel, str]]:
+        """Every statement in the order to run it: sources as typed empty relations first, real ones last.
+
+        Why: DuckDB binds a view when it is created, and binding a view that reads a source
+        reads the footer of every file in the source's list (union_by_name). Built on the real
+        sources, each of the ~15 views above the audit log would read all of its files again, a
+        cost that grows by a file per day of history. Built on empty relations of the very same
+        columns and types (tests/warehouse/test_source_shapes.py holds them equal), the views bind
+        in no time; each real source then replaces its stand-in once, and every view reads it by
+        name at query time.
+        """
+        by_view = {s.view: s for s in SOURCES}
+        first: list[tuple[SqlModel, str]] = []
+        last: list[tuple[SqlModel, str]] = []
+        for model, statement in zip(self.models, self.statements, strict=True):
+            if model.name in by_view and model.name not in self.empty_sources:
+                first.append((model, empty_relation_sql(by_view[model.name])))
+                last.append((model, statement))
+            else:
+                first.append((model, statement))
+        return first + last
+
 
 @dataclass(frozen=True)
 class BuildReport:
@@ -123,14 +153,25 @@ class BuildReport:
         return f"{len(self.objects)} views and macros {state}{empty}"
 
 
-def plan_build(lake: Lake, sql_dir: Path = SQL_DIR, *, as_of: datetime | None = None) -> BuildPlan:
+def plan_build(
+    lake: Lake,
+    sql_dir: Path = SQL_DIR,
+    *,
+    as_of: datetime | None = None,
+    only: Collection[str] | None = None,
+) -> BuildPlan:
     """Render every statement for ``lake``: cheap (reads the .sql files and each table's snapshot).
 
     ``as_of`` renders the sources from each table as it stood at that moment (time travel).
+    ``only`` keeps just these views and what they read, directly or not (in memory for ``status``:
+    two views need four sources, not all thirteen tables and fifty statements).
     """
     models = tuple(load_models(sql_dir))
-    literals = _source_literals(lake, as_of)
-    empty = tuple(s.view for s in SOURCES if not literals[s.placeholder])
+    if only is not None:
+        models = _needed_by(models, set(only))
+    names = {m.name for m in models}
+    literals = _source_literals(lake, as_of, names)
+    empty = tuple(s.view for s in SOURCES if s.view in names and not literals[s.placeholder])
     by_view = {s.view: s for s in SOURCES}
     statements = tuple(
         empty_relation_sql(by_view[m.name]) if m.name in empty else render_template(m.template, literals)
@@ -143,6 +184,28 @@ def plan_build(lake: Lake, sql_dir: Path = SQL_DIR, *, as_of: datetime | None = 
         digest.update(f"\n-- {model.path}\n{statement}".encode())
         defs.update(f"\n-- {model.path}\n{model.template if model.name in sources else statement}".encode())
     return BuildPlan(models, statements, empty, lake.location(""), digest.hexdigest(), defs.hexdigest())
+
+
+def _needed_by(models: tuple[SqlModel, ...], wanted: set[str]) -> tuple[SqlModel, ...]:
+    """``wanted`` and every model their SQL names, transitively, in the original (build) order."""
+    by_name = {m.name: m for m in models}
+    unknown = wanted - set(by_name)
+    if unknown:
+        raise StorageError(f"no such view: {', '.join(sorted(unknown))}")
+    needed: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        words = set(_WORD.findall(_COMMENT.sub("", by_name[name].template)))
+        todo.extend(other for other in by_name if other in words and other not in needed)
+    return tuple(m for m in models if m.name in needed)
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMMENT = re.compile(r"--[^\n]*")  # a view named in a comment is not read
 
 
 def build_views(
@@ -212,8 +275,7 @@ def views_as_of(lake: Lake, as_of: datetime, *, sql_dir: Path = SQL_DIR) -> duck
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     pseudonyms.prepare(con)
-    for model, statement in zip(plan.models, plan.statements, strict=True):
-        _execute_model(con, model, statement)
+    execute_plan(con, plan)
     return con
 
 
@@ -310,8 +372,7 @@ def _apply(plan: BuildPlan, warehouse_path: Path, lock_wait: float, key: Secret 
         with _transaction(con):
             _drop_stale(con, previous, plan.models)
             pseudonyms.prepare(con)  # the pseudonymised views read these tables
-            for model, statement in zip(plan.models, plan.statements, strict=True):
-                _execute_model(con, model, statement)
+            execute_plan(con, plan)
             pseudonyms.refresh(con, key)
             _write_meta(con, plan)
     finally:
@@ -334,6 +395,39 @@ def _open_for_build(warehouse_path: Path, lock_wait: float) -> duckdb.DuckDBPyCo
     for path in (warehouse_path, warehouse_path.with_name(warehouse_path.name + ".wal")):
         path.unlink(missing_ok=True)
     return open_warehouse(warehouse_path, read_only=False, lock_wait=lock_wait)
+
+
+def execute_plan(con: duckdb.DuckDBPyConnection, plan: BuildPlan) -> None:
+    """Run the plan's statements in :meth:`BuildPlan.apply_order`, checking each real source's shape.
+
+    A real source must expose exactly the columns and types of the stand-in the views were bound
+    to; if it did not, a view would fail (or change) only when queried, so it is refused here.
+    """
+    stand_ins: dict[str, list[tuple[str, str]]] = {}
+    for model, statement in plan.apply_order():
+        if model.name in stand_ins:
+            _execute_model(con, model, statement)
+            if _columns(con, model.name) != stand_ins[model.name]:
+                raise StorageError(
+                    f"cannot build view {model.name} ({model.path}): its columns differ from the table's "
+                    "schema in transforms/catalog.py that the views were built on; the warehouse was left "
+                    "as it was"
+                )
+            continue
+        _execute_model(con, model, statement)
+        if model.name in _SOURCE_VIEWS and model.name not in plan.empty_sources:
+            stand_ins[model.name] = _columns(con, model.name)
+
+
+_SOURCE_VIEWS = frozenset(s.view for s in SOURCES)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, view: str) -> list[tuple[str, str]]:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
+        [view],
+    ).fetchall()
+    return [(str(name), str(kind)) for name, kind in rows]
 
 
 def _execute_model(con: duckdb.DuckDBPyConnection, model: SqlModel, statement: str) -> None:

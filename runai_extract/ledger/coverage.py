@@ -4,7 +4,8 @@ Why it runs the warehouse SQL in memory: ``status`` must work before anyone buil
 and must never take its write lock, yet the answer has to be exactly what the ``coverage`` and
 ``ingest_gaps`` views say (one definition of "sealed" or "missing", not two). So it renders the
 same statements build.py would apply (warehouse.build.plan_build) into a throw-away in-memory
-DuckDB connection and asks those two views.
+DuckDB connection and asks those two views. Only those two views and what they read are planned,
+so the cost does not follow the number of views or of tables the ledger has.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import duckdb
 
 from runai_extract.core.errors import StorageError
 from transforms.storage import Lake
-from warehouse import pseudonyms
-from warehouse.build import plan_build
+from warehouse.build import execute_plan, plan_build
 
 # Worst first; the order status prints the counts in.
 STATUSES = ("missing", "mismatch", "pending", "provisional", "sealed")
@@ -44,8 +44,6 @@ class CoverageSummary:
 
     gaps: list[Gap] = field(default_factory=list)
     hours: dict[str, Counter[str]] = field(default_factory=dict)
-    # Views that could not be created in memory: coverage was still computed, the ledger is not healthy.
-    view_errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """Plain sentences: '<stream>: 2 gaps: ...' and '<stream> coverage: 5 h sealed, ...'."""
@@ -60,44 +58,31 @@ class CoverageSummary:
             counts = self.hours[stream]
             parts = [f"{counts[s]} h {s}" for s in STATUSES if counts[s]]
             out.append(f"{stream} coverage (UTC hours): {', '.join(parts) or 'nothing ingested yet'}")
-        out.extend(f"view not built: {error}" for error in self.view_errors)
         return out
 
 
 def coverage_summary(lake: Lake) -> CoverageSummary:
     """Ask the coverage and ingest_gaps views, built in memory over ``lake``."""
-    plan = plan_build(lake)
+    plan = plan_build(lake, only=("coverage_hours", "ingest_gaps"))
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        pseudonyms.prepare(con)
-        failures = _apply_all(con, plan.statements)
         try:
+            execute_plan(con, plan)
             counts = con.execute(
-                "SELECT stream, status, count(*) FROM coverage GROUP BY ALL ORDER BY ALL"
+                "SELECT stream, status, count(*) FROM coverage_hours GROUP BY ALL ORDER BY ALL"
             ).fetchall()
             rows = con.execute("SELECT stream, gap_start, gap_end FROM ingest_gaps ORDER BY ALL").fetchall()
-        except duckdb.Error as exc:
-            first = failures[0] if failures else str(exc).splitlines()[0]
-            raise StorageError(f"cannot compute coverage: {first}; check `runai-ledger build-views`") from exc
-        summary = CoverageSummary(view_errors=failures)
+        except (duckdb.Error, StorageError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageError(f"cannot compute coverage: {first}; run `runai-ledger verify`") from exc
+        summary = CoverageSummary()
         for stream, status, hours in counts:
             summary.hours.setdefault(str(stream), Counter())[str(status)] = int(hours)
         summary.gaps = [Gap(str(stream), start, end) for stream, start, end in rows]
         return summary
     finally:
         con.close()
-
-
-def _apply_all(con: duckdb.DuckDBPyConnection, statements: tuple[str, ...]) -> list[str]:
-    """Create every view that can be created; a broken view elsewhere must not hide coverage."""
-    failures: list[str] = []
-    for statement in statements:
-        try:
-            con.execute(statement)
-        except duckdb.Error as exc:
-            failures.append(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    return failures
 
 
 def _span(length: timedelta) -> str:

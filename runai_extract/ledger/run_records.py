@@ -206,32 +206,44 @@ _STATUS_RANK = ("failed", "partial", "mismatch")
 
 
 def recent_runs(lake: Lake, stream: str, n: int) -> list[PastRun]:
-    """The last ``n`` runs of ``stream``, newest first.
+    """The last ``n`` runs of ``stream``, newest first."""
+    return recent_runs_by_stream(lake, (stream,), n)[stream]
+
+
+def recent_runs_by_stream(lake: Lake, streams: Sequence[str], n: int) -> dict[str, list[PastRun]]:
+    """The last ``n`` runs of each stream, newest first: one read of the run records for all.
 
     The one place that reads past runs back: the ingest_runs table's current snapshot (compacted
     daily, so this reads a handful of files however old the ledger is).
     """
     import duckdb  # imported here: a sync that never looks back does not pay for it
 
+    found: dict[str, list[PastRun]] = {stream: [] for stream in streams}
     files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
-    if not files or n < 1:
-        return []
+    if not files or n < 1 or not streams:
+        return found
     con = duckdb.connect()
     try:
         rows = con.execute(
-            "SELECT run_id, any_value(mode), list(DISTINCT status), max(finished_at), "
+            "SELECT stream, run_id, any_value(mode), list(DISTINCT status), max(finished_at) AS finished, "
             "string_agg(DISTINCT error, '; ') FROM read_parquet(?, union_by_name = true) "
-            "WHERE stream = ? GROUP BY run_id ORDER BY max(finished_at) DESC LIMIT ?",
-            [files, stream, n],
+            "WHERE list_contains(?, stream) GROUP BY stream, run_id "
+            "QUALIFY row_number() OVER (PARTITION BY stream ORDER BY finished DESC) <= ? "
+            "ORDER BY stream, finished DESC",
+            [files, list(streams), n],
         ).fetchall()
     except duckdb.Error as exc:
-        raise StorageError(f"cannot read the {stream} run records: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(
+            f"cannot read the run records of {', '.join(streams)}: {first}; run `runai-ledger verify`"
+        ) from exc
     finally:
         con.close()
-    return [
-        PastRun(str(run_id), str(mode), _worst(statuses), finished.astimezone(UTC), error)
-        for run_id, mode, statuses, finished, error in rows
-    ]
+    for stream, run_id, mode, statuses, finished, error in rows:
+        found[str(stream)].append(
+            PastRun(str(run_id), str(mode), _worst(statuses), finished.astimezone(UTC), error)
+        )
+    return found
 
 
 def _worst(statuses: Sequence[str]) -> str:

@@ -52,10 +52,21 @@ def partial_streak(runs: list[PastRun]) -> int:
 
 
 def find_stall(
-    lake: Lake, stream: str, *, stall_runs: int, stall_after: timedelta, now: datetime
+    lake: Lake,
+    stream: str,
+    *,
+    stall_runs: int,
+    stall_after: timedelta,
+    now: datetime,
+    runs: list[PastRun] | None = None,
 ) -> Stall | None:
-    """The stall of ``stream`` if its newest syncs were partial for too many runs or too long."""
-    runs = recent_runs(lake, stream, stall_runs + 5)  # a few backfills may sit between the syncs
+    """The stall of ``stream`` if its newest syncs were partial for too many runs or too long.
+
+    ``runs``: the stream's newest runs when the caller already read them (at least
+    :func:`runs_needed` of them), so ``status`` reads the run records once for every stream.
+    """
+    if runs is None:
+        runs = recent_runs(lake, stream, runs_needed(stall_runs))
     streak = partial_streak(runs)
     if streak == 0:
         return None
@@ -66,6 +77,11 @@ def find_stall(
         return None
     newest = next(run for run in runs if run.mode == "sync")
     return Stall(stream, streak, watermark, now, newest.error)
+
+
+def runs_needed(stall_runs: int) -> int:
+    """How many newest runs decide a stall: the streak, and a few backfills that may sit between."""
+    return stall_runs + 5
 
 
 def _days(length: timedelta) -> str:

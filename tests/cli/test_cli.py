@@ -16,7 +16,7 @@ import pytest
 from runai_extract.fake import FakeControlPlane
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.lake_reading import live_files
-from transforms.catalog import ORG_TABLES
+from transforms.catalog import INGEST_RUNS_TABLE
 
 CLI = [sys.executable, "-m", "runai_extract.cli"]
 
@@ -138,11 +138,12 @@ def test_status_that_could_not_be_computed_in_full_exits_non_zero(
     assert run_cli("sync", "org", env=api_env(fake), home=tmp_path).returncode == 0
     healthy = run_cli("status", home=tmp_path)
     assert healthy.returncode == 0, healthy.stderr
-    # The clusters table's file damaged so DuckDB cannot read it: the org views cannot be built,
-    # coverage still can.
-    [broken] = live_files(tmp_path / "lake", ORG_TABLES["clusters"])
+    # A run-records file damaged so DuckDB cannot read it: the watermarks are still shown, the
+    # health of the streams cannot be computed, and status says so in one line and exits non-zero.
+    broken = live_files(tmp_path / "lake", INGEST_RUNS_TABLE)[0]
     broken.write_bytes(b"PAR1 this is not parquet PAR1")
     status = run_cli("status", home=tmp_path)
-    assert "audit coverage (UTC hours):" in status.stdout  # what could be computed is still shown
+    assert "audit: watermark" in status.stdout  # what could be computed is still shown
     assert status.returncode == 1
-    assert "status is incomplete: " in one_error_line(status)
+    line = one_error_line(status)
+    assert "cannot read the run records" in line and "verify" in line
