@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from runai_extract.audit.slices import StagedSlice, stored_ids
 from runai_extract.core.errors import ConcurrentCommitError, StorageError
@@ -84,7 +83,7 @@ def _without_stored(tables: Tables, staged: StagedSlice, snapshot: object) -> li
         return [final.staged]
     table_dir = AUDIT_EVENTS_TABLE.name
     path = f"{table_dir}/{final.staged.path}"
-    rows = pq.read_table(tables.lake.full_path(path), filesystem=tables.lake.fs)
+    rows = tables.lake.read_parquet(path)
     keep = pc.invert(pc.is_in(rows.column("event_id"), value_set=pa.array(sorted(overlap))))
     remaining = rows.filter(keep)
     tables.lake.delete(path)

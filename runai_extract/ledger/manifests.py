@@ -264,7 +264,7 @@ def _ids(lake: Lake, rel: str, id_column: str, times: list[datetime]) -> list[st
     """The id column of one file (and its event-time range when it has one), reading only those."""
     schema = pq.read_schema(lake.full_path(rel), filesystem=lake.fs)
     columns = [id_column] + (["event_time"] if "event_time" in schema.names else [])
-    table = pq.read_table(lake.full_path(rel), columns=columns, filesystem=lake.fs)
+    table = lake.read_parquet(rel, columns)
     if "event_time" in columns:
         bounds = pc.min_max(table.column("event_time"))
         if bounds["min"].is_valid:

@@ -30,7 +30,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from runai_extract.ledger.manifests import (
     GENESIS,
@@ -360,7 +359,7 @@ def _check_contents(
         id_column = str(doc.get("id_column") or "event_id")
         ids: list[str] = []
         for item in files:
-            table = pq.read_table(lake.full_path(item["path"]), columns=[id_column], filesystem=lake.fs)
+            table = lake.read_parquet(item["path"], [id_column])
             if table.num_rows != item.get("rows"):
                 report.problems.append(
                     Problem("content", item["path"], f"holds {table.num_rows} rows; {where} says {item.get('rows')}",
