@@ -98,6 +98,8 @@ def _day(rng: np.random.Generator, start: datetime, n: int, day: int, schema: pa
         "request_id": pa.array([f"req-{day:04d}-{i:08d}" for i in range(n)]),
         "metadata": pa.nulls(n, schema.field("metadata").type),
         "event_id_derived": pa.repeat(pa.scalar(False), n),
+        "api_flavour": pa.repeat(pa.scalar("audit_log"), n),
+        "extra_fields": pa.nulls(n, schema.field("extra_fields").type),
         "ingest_run_id": pa.repeat(pa.scalar("bench"), n),
         "ingested_at": pa.repeat(pa.scalar(start + timedelta(days=1), schema.field("ingested_at").type), n),
     }
