@@ -54,6 +54,11 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     # The column whose values make a commit's id set (manifests, verify, compaction proofs).
     id_column: str = "row_hash"
+    # Columns compaction clusters rows by (delta-rs z-order), written in row groups of
+    # ``compact_row_group_rows`` so the row-group min/max of those columns let readers skip most of
+    # a file (docs/performance.md: at 10M audit rows a filter on subject reads 1/13 of the row groups).
+    cluster_by: tuple[str, ...] = ()
+    compact_row_group_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -369,7 +374,9 @@ class Tables:
 
         A commit with ``dataChange=false``: readers of older snapshots keep working, and
         concurrent appends are not in conflict with it. None when there was nothing to merge.
+        A spec with ``cluster_by`` is z-ordered by those columns as it is compacted.
         """
+        from deltalake import WriterProperties
         from deltalake.exceptions import DeltaError
 
         table = self.load(spec)
@@ -378,7 +385,15 @@ class Tables:
         before = table.version()
         filters = [(partition[0], "=", partition[1])] if partition else None
         try:
-            table.optimize.compact(partition_filters=filters)
+            if spec.cluster_by:
+                props = WriterProperties(
+                    max_row_group_size=spec.compact_row_group_rows or None, compression="ZSTD"
+                )
+                table.optimize.z_order(
+                    list(spec.cluster_by), partition_filters=filters, writer_properties=props
+                )
+            else:
+                table.optimize.compact(partition_filters=filters)
         except (DeltaError, OSError) as exc:
             raise StorageError(f"cannot compact {self.uri(spec)}: {_first_line(exc)}") from exc
         after = table.version()
