@@ -166,9 +166,10 @@ def sync_workloads(
             summary.status, summary.error = "failed", str(exc)
             raise
         finally:
-            # What was committed before a failure is manifested too (see _record).
+            # What was committed before a failure is manifested and counted too (see _record).
             summary.commits = list(writer.commits)
             summary.files = list(writer.files)
+            summary.snapshots_written = writer.rows.get(WORKLOAD_SNAPSHOTS_TABLE.name, 0)
             add_request_stats(record, before, client.stats.snapshot())
             summary.requests, summary.retries = record.requests, record.retries
             summary.token_requests = record.token_refreshes
@@ -226,6 +227,7 @@ class _Writer:
         self.tables = tables
         self.run_id = run_id
         self.commits: list[Commit] = []
+        self.rows: dict[str, int] = {}  # rows committed per table
 
     @property
     def files(self) -> list[str]:
@@ -247,6 +249,7 @@ class _Writer:
             metadata={"stream": WORKLOADS_STREAM, "run_id": self.run_id},
         )
         self.commits.append(commit)
+        self.rows[spec.name] = self.rows.get(spec.name, 0) + len(rows)
         return len(rows)
 
     def write_new(self, rows: list[dict[str, Any]], spec: TableSpec) -> int:
