@@ -42,6 +42,10 @@ def goal_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ratio = them["seconds"]["median"] / ours["seconds"]["median"]
                 shown = f"{ratio:.2f}x ({other}: {them['rows_per_s']:,.0f} rows/s, {_spread(them['seconds'])}, {them['peak_rss_mib']:.0f} MiB)"
                 rows.append(_row(label, f"ours/{other}", ratio, shown, f">= {goal}x", ratio >= goal))
+        if "floor" in tools:  # issue 13: memory within 1.3x of the minimal httpx+orjson+pyarrow script
+            ratio = ours["peak_rss_mib"] / tools["floor"]["peak_rss_mib"]
+            shown = f"{ratio:.2f} ({ours['peak_rss_mib']:.0f} MiB vs floor {tools['floor']['peak_rss_mib']:.0f} MiB)"
+            rows.append(_row(label, "peak RSS ours/floor", ratio, shown, "<= 1.3", ratio <= 1.3))
     if "latency" in results:
         rows.extend(_latency_rows("2. +50 ms per page", results["latency"]))
         if "pre_encoded" in results["latency"]:

@@ -38,6 +38,7 @@ from runai_extract.core.times import require_utc
 from transforms.audit_columns import REQUIRED_FIELDS as REQUIRED_FIELDS
 from transforms.audit_columns import Notes, Problems, event_ids, validate_columns
 from transforms.audit_fields import clip, derive_event_id, parse_timestamp, record_json, type_name
+from transforms.records import QuarantinedRecord as QuarantinedRecord
 from transforms.schemas import AUDIT_EVENTS, AUDIT_WIRE_FIELDS, UTC_TS
 
 __all__ = [
@@ -67,15 +68,6 @@ EXPECTED_FIELDS = frozenset(
 )  # fmt: skip
 _EXTRA_TYPE = AUDIT_EVENTS.field("extra_fields").type
 _DRIFT_VALUE_CHARS = 64  # a hostile 10 MB enum value must not become a 10 MB drift key
-
-
-@dataclass
-class QuarantinedRecord:
-    """A record that could not be stored: its index in the page, why, and its JSON text."""
-
-    record_index: int
-    reason: str
-    raw: str
 
 
 @dataclass

@@ -23,7 +23,6 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from transforms.audit import QuarantinedRecord
 from transforms.audit_fields import parse_timestamp, record_json, type_name
 
 Path = tuple[str, ...]
@@ -42,6 +41,19 @@ class Column:
 def col(name: str, wire: str, *, required: bool = False, hashed: bool = True) -> Column:
     """A column read from a dotted wire path, e.g. ``col("allocated_gpus", "allocatedResources.gpu")``."""
     return Column(name, tuple(wire.split(".")), required, hashed)
+
+
+@dataclass
+class QuarantinedRecord:
+    """A record that could not be stored: its index in the page, why, and its JSON text.
+
+    Defined here rather than in transforms.audit so that the org and usage normalisers (and the
+    views' registry of org kinds) do not import the audit normaliser and pyarrow.compute.
+    """
+
+    record_index: int
+    reason: str
+    raw: str
 
 
 @dataclass

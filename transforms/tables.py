@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from runai_extract.core.errors import ConcurrentCommitError, StorageError
@@ -55,6 +54,11 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     # The column whose values make a commit's id set (manifests, verify, compaction proofs).
     id_column: str = "row_hash"
+    # Columns compaction clusters rows by (delta-rs z-order), written in row groups of
+    # ``compact_row_group_rows`` so the row-group min/max of those columns let readers skip most of
+    # a file (docs/performance.md: at 10M audit rows a filter on subject reads 1/13 of the row groups).
+    cluster_by: tuple[str, ...] = ()
+    compact_row_group_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -296,6 +300,8 @@ class Tables:
         time_range: tuple[str, Any, Any] | None,
         partition: tuple[str, str] | None,
     ) -> list[tuple[str, dict[str, str]]]:
+        import pyarrow.compute as pc  # here, not at the top: 0.07-0.15 s that `status` never needs
+
         adds = _add_actions(table)
         if partition is not None:
             column = f"partition.{partition[0]}"
@@ -336,6 +342,8 @@ class Tables:
         except (OSError, pa.ArrowException) as exc:
             raise StorageError(f"cannot read {self.file_location(spec, path)}: {exc}") from exc
         if time_range is not None:
+            import pyarrow.compute as pc  # see _candidate_files
+
             name, start, end = time_range
             times = part.column(name)
             inside = pc.and_(
@@ -365,7 +373,9 @@ class Tables:
 
         A commit with ``dataChange=false``: readers of older snapshots keep working, and
         concurrent appends are not in conflict with it. None when there was nothing to merge.
+        A spec with ``cluster_by`` is z-ordered by those columns as it is compacted.
         """
+        from deltalake import WriterProperties
         from deltalake.exceptions import DeltaError
 
         table = self.load(spec)
@@ -374,7 +384,15 @@ class Tables:
         before = table.version()
         filters = [(partition[0], "=", partition[1])] if partition else None
         try:
-            table.optimize.compact(partition_filters=filters)
+            if spec.cluster_by:
+                props = WriterProperties(
+                    max_row_group_size=spec.compact_row_group_rows or None, compression="ZSTD"
+                )
+                table.optimize.z_order(
+                    list(spec.cluster_by), partition_filters=filters, writer_properties=props
+                )
+            else:
+                table.optimize.compact(partition_filters=filters)
         except (DeltaError, OSError) as exc:
             raise StorageError(f"cannot compact {self.uri(spec)}: {_first_line(exc)}") from exc
         after = table.version()
@@ -526,6 +544,8 @@ def _by_partition(spec: TableSpec, data: pa.Table) -> list[tuple[dict[str, str],
         return []
     if not spec.partition_by:
         return [({}, data)]
+    import pyarrow.compute as pc  # see Tables._candidate_files
+
     keys = pa.Table.from_arrays(
         [pc.cast(data.column(c), pa.string()) for c in spec.partition_by], names=list(spec.partition_by)
     )

@@ -18,6 +18,7 @@ import typer
 
 from runai_extract.cli.compliance import register as register_compliance
 from runai_extract.cli.report import register as register_report
+from runai_extract.core.arrow_memory import prefer_system_allocator
 from runai_extract.core.errors import ConfigError, LedgerError
 from runai_extract.core.third_party_warnings import silence_known_noise
 
@@ -480,6 +481,7 @@ def _refresh_after_failure(settings: Settings) -> None:
 def main() -> None:
     """Console entry point: one clear line and a non-zero exit for expected failures."""
     silence_known_noise()
+    prefer_system_allocator()  # before any command imports pyarrow (core/arrow_memory.py)
     try:
         app()
     except ConfigError as exc:

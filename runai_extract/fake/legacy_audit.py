@@ -20,11 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from runai_extract.core.times import parse_iso
 from runai_extract.fake.filters import datetime_to_us
 from runai_extract.fake.listquery import integer_param
 from runai_extract.fake.problems import bad_request
@@ -124,8 +125,7 @@ def _instant(raw: str | None, name: str) -> datetime | None:
         return None
     if _DATE.fullmatch(raw) is None:
         raise bad_request(f"query parameter '{name}' must be yyyy-MM-dd or yyyy-MM-ddTHH:mm:ss, got {raw!r}")
-    text = raw if "T" in raw else raw + "T00:00:00"
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        return parse_iso(raw)[0]  # the shape is checked above: no zone, so UTC
     except ValueError as exc:
         raise bad_request(f"query parameter '{name}' is not a valid date: {raw!r}") from exc

@@ -21,6 +21,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from runai_extract.core.errors import StateError
+from runai_extract.core.times import parse_iso
 from runai_extract.ledger.manifests import Manifested, append_manifest, manifest_pending, stream_of
 from runai_extract.ledger.watermarks import StateStore, commit_app, to_micros, watermark_app
 from transforms.catalog import ALL_TABLES, AUDIT_EVENTS_TABLE, MANIFESTS_TABLE
@@ -150,7 +151,7 @@ def _old_watermarks(lake: Lake) -> dict[str, datetime]:
     for path in lake.list_files("_state", ".json"):
         doc = orjson.loads(lake.read_bytes(path) or b"{}")
         if "watermark" in doc and "stream" in doc:
-            marks[str(doc["stream"])] = datetime.fromisoformat(str(doc["watermark"]).replace("Z", "+00:00"))
+            marks[str(doc["stream"])] = parse_iso(str(doc["watermark"]))[0]
     return marks
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import orjson
 
 from runai_extract.core.errors import ConcurrentCommitError, StateError
-from runai_extract.core.times import format_utc
+from runai_extract.core.times import format_utc, parse_iso
 from transforms.catalog import AUDIT_EVENTS_TABLE, INGEST_RUNS_TABLE
 from transforms.schemas import STATE_DIR
 from transforms.storage import Lake
@@ -149,7 +149,7 @@ class StateStore:
 
 
 def _parse_utc(text: str) -> datetime:
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
+    dt, naive = parse_iso(text)
+    if naive:
         raise ValueError(f"timestamp without zone: {text}")
-    return dt.astimezone(UTC)
+    return dt

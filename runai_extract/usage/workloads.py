@@ -152,15 +152,24 @@ def sync_workloads(
     summary.since = None if state is None else state.watermark - settings.overlap
     summary.created_between = created_between
     record = SliceResult(started_at, started_at)
+    writer = _Writer(Tables(lake), summary.run_id)
     with RunaiClient(require_api(settings), transport=transport) as client:
         before = client.stats.snapshot()
         try:
             client.connect()  # first contact before the detail pool starts its threads
-            _run(settings, lake, client, summary, record)
+            queries = plan_queries(summary.since, summary.created_between)
+            listing = _list(client, queries, settings.page_size)
+            summary.observed_at = listing.observed_at  # the run record's window, even if a step fails
+            outcome = _store_changes(settings, lake, client, writer, listing, summary)
+            _apply(outcome, summary, record)
         except Exception as exc:
             summary.status, summary.error = "failed", str(exc)
             raise
         finally:
+            # What was committed before a failure is manifested and counted too (see _record).
+            summary.commits = list(writer.commits)
+            summary.files = list(writer.files)
+            summary.snapshots_written = writer.rows.get(WORKLOAD_SNAPSHOTS_TABLE.name, 0)
             add_request_stats(record, before, client.stats.snapshot())
             summary.requests, summary.retries = record.requests, record.retries
             summary.token_requests = record.token_refreshes
@@ -175,60 +184,165 @@ def sync_workloads(
     return summary
 
 
-def _run(
-    settings: Settings, lake: Lake, client: RunaiClient, summary: WorkloadSyncSummary, record: SliceResult
-) -> None:
-    queries = plan_queries(summary.since, summary.created_between)
-    results = [run_query(client, query, settings.page_size) for query in queries]
+@dataclass(frozen=True)
+class _Listing:
+    """What the change queries returned: one item per workload, and the server's time at the end."""
+
+    results: list[QueryResult]
+    items: list[Any]
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """The listed workloads whose row_hash differs from the stored one, and the snapshot compared."""
+
+    batch: Normalised
+    changed: list[dict[str, Any]]
+    snapshot: DeltaTable | None
+
+
+@dataclass(frozen=True)
+class _RunOutcome:
+    """Everything a finished run learnt, built once at the end and copied into summary and record."""
+
+    listing: _Listing
+    changes: _Changes
+    details: DetailsBatch
+    history_rows: int
+    event_rows: int
+    snapshots_written: int
+    quarantined: int
+
+    @property
+    def status(self) -> str:
+        return "partial" if self.details.failures else "committed"
+
+
+class _Writer:
+    """Commits rows for the stream and keeps every commit, so a run that fails later still
+    manifests the files it already committed."""
+
+    def __init__(self, tables: Tables, run_id: str) -> None:
+        self.tables = tables
+        self.run_id = run_id
+        self.commits: list[Commit] = []
+        self.rows: dict[str, int] = {}  # rows committed per table
+
+    @property
+    def files(self) -> list[str]:
+        return [f"{commit.table}/{add.path}" for commit in self.commits for add in commit.adds]
+
+    def write(self, rows: list[dict[str, Any]], spec: TableSpec, snapshot: DeltaTable | None) -> int:
+        """Commit ``rows`` against the snapshot they were found new in; a concurrent run conflicts."""
+        if not rows:
+            return 0
+        tables = self.tables
+        base = snapshot if snapshot is not None else tables.ensure(spec)
+        counter = tables.app_version(spec, commit_app(WORKLOADS_STREAM), snapshot=base) or 0
+        staged = tables.stage(spec, to_table(rows, spec.schema))
+        commit = tables.commit(
+            spec,
+            [staged],
+            snapshot=base,
+            app_txns={commit_app(WORKLOADS_STREAM): counter + 1},
+            metadata={"stream": WORKLOADS_STREAM, "run_id": self.run_id},
+        )
+        self.commits.append(commit)
+        self.rows[spec.name] = self.rows.get(spec.name, 0) + len(rows)
+        return len(rows)
+
+    def write_new(self, rows: list[dict[str, Any]], spec: TableSpec) -> int:
+        """Write the rows whose (workload_id, row_hash) is not stored yet: history is append-only."""
+        if not rows:
+            return 0
+        snapshot = self.tables.load(spec)
+        stored = stored_keys(self.tables.lake, spec, ["workload_id", "row_hash"], snapshot)
+        fresh, seen = [], set(stored)
+        for row in rows:
+            key = (row["workload_id"], row["row_hash"])
+            if key not in seen:
+                seen.add(key)
+                fresh.append(row)
+        return self.write(fresh, spec, snapshot)
+
+
+def _list(client: RunaiClient, queries: Sequence[WorkloadQuery], page_size: int) -> _Listing:
+    results = [run_query(client, query, page_size) for query in queries]
     observed_at = client.server_time or datetime.now(UTC)
-    summary.observed_at = observed_at
-    summary.queries = {r.query.name: _query_stats(r) for r in results}
-    items = _merge(results)
-    summary.workloads_seen = len(items)
-    ingested_at = datetime.now(UTC)
+    return _Listing(results, _merge(results), observed_at)
+
+
+def _store_changes(
+    settings: Settings,
+    lake: Lake,
+    client: RunaiClient,
+    writer: _Writer,
+    listing: _Listing,
+    summary: WorkloadSyncSummary,
+) -> _RunOutcome:
+    """Diff, fetch details of what changed, write history, events, snapshots, quarantine."""
     lineage: dict[str, Any] = {
-        "observed_at": observed_at,
+        "observed_at": listing.observed_at,
         "run_id": summary.run_id,
-        "ingested_at": ingested_at,
+        "ingested_at": datetime.now(UTC),
     }
-    batch = normalise_workloads(items, **lineage)
-    tables = Tables(lake)
-    snapshots_at = tables.load(WORKLOAD_SNAPSHOTS_TABLE)
-    stored = latest_versions(lake, WORKLOAD_SNAPSHOTS_TABLE, "workload_id", ["row_hash"], snapshots_at)
+    changes = _find_changes(writer.tables, normalise_workloads(listing.items, **lineage))
+    details = _fetch(client, changes.changed, settings)
+    quarantined = list(changes.batch.rejected)
+    history, events = _detail_rows(details, lineage, quarantined)
+    history_rows = writer.write_new(history, WORKLOAD_HISTORY_TABLE)
+    event_rows = writer.write_new(events, WORKLOAD_EVENTS_TABLE)
+    snapshots = [row for row in changes.changed if row["workload_id"] not in details.failures]
+    snapshots_written = writer.write(snapshots, WORKLOAD_SNAPSHOTS_TABLE, changes.snapshot)
+    _quarantine(lake, quarantined, summary, settings)
+    return _RunOutcome(
+        listing, changes, details, history_rows, event_rows, snapshots_written, len(quarantined)
+    )
+
+
+def _find_changes(tables: Tables, batch: Normalised) -> _Changes:
+    snapshot = tables.load(WORKLOAD_SNAPSHOTS_TABLE)
+    stored = latest_versions(tables.lake, WORKLOAD_SNAPSHOTS_TABLE, "workload_id", ["row_hash"], snapshot)
     changed = [
         row for row in batch.rows if stored.get(row["workload_id"], {}).get("row_hash") != row["row_hash"]
     ]
-    summary.changed = len(changed)
+    return _Changes(batch, changed, snapshot)
+
+
+def _fetch(client: RunaiClient, changed: list[dict[str, Any]], settings: Settings) -> DetailsBatch:
     details = fetch_details(
         client,
         (row["workload_id"] for row in changed),
         page_size=settings.page_size,
         concurrency=settings.concurrency,
     )
-    summary.failed_workloads = sorted(details.failures)
-    summary.details_failed, summary.gone = (
-        len(details.failures),
-        sum(d.gone for d in details.details.values()),
-    )
     for workload_id, reason in sorted(details.failures.items())[:5]:
         log.warning(
             "workload %s: history/events not fetched (%s); it is retried next run", workload_id, reason
         )
-    quarantined = list(batch.rejected)
-    history, events = _detail_rows(details, lineage, quarantined)
-    summary.history_rows = _write_new(tables, history, WORKLOAD_HISTORY_TABLE, summary)
-    summary.event_rows = _write_new(tables, events, WORKLOAD_EVENTS_TABLE, summary)
-    snapshots = [row for row in changed if row["workload_id"] not in details.failures]
-    summary.snapshots_written = _write(tables, snapshots, WORKLOAD_SNAPSHOTS_TABLE, summary, snapshots_at)
-    summary.quarantined = len(quarantined)
-    _quarantine(lake, quarantined, summary, settings)
+    return details
+
+
+def _apply(outcome: _RunOutcome, summary: WorkloadSyncSummary, record: SliceResult) -> None:
+    """Copy a finished run's outcome into what the caller prints and the run record."""
+    results, details = outcome.listing.results, outcome.details
+    summary.queries = {r.query.name: _query_stats(r) for r in results}
+    summary.workloads_seen = len(outcome.listing.items)
+    summary.changed = len(outcome.changes.changed)
+    summary.failed_workloads = sorted(details.failures)
+    summary.details_failed = len(details.failures)
+    summary.gone = sum(d.gone for d in details.details.values())
+    summary.history_rows, summary.event_rows = outcome.history_rows, outcome.event_rows
+    summary.snapshots_written = outcome.snapshots_written
+    summary.quarantined = outcome.quarantined
     record.rows_received = sum(r.served for r in results)
     record.duplicates_dropped = sum(r.duplicates for r in results)
     record.api_total = _total_count(results)
     record.total_mismatch = any(r.count_mismatch for r in results)
     record.repaged = any(r.repaged for r in results)
-    record.drift_fields.update(batch.drift)
-    summary.status = "partial" if details.failures else "committed"
+    record.drift_fields.update(outcome.changes.batch.drift)
+    summary.status = outcome.status
 
 
 def _merge(results: Sequence[QueryResult]) -> list[Any]:
@@ -272,48 +386,6 @@ def _tagged(normalised: Normalised, workload_id: str) -> Iterable[QuarantinedRec
         yield QuarantinedRecord(
             rejected.record_index, f"workload {workload_id}: {rejected.reason}", rejected.raw
         )
-
-
-def _write_new(
-    tables: Tables, rows: list[dict[str, Any]], spec: TableSpec, summary: WorkloadSyncSummary
-) -> int:
-    """Write the rows whose (workload_id, row_hash) is not stored yet: history is append-only."""
-    if not rows:
-        return 0
-    snapshot = tables.load(spec)
-    stored = stored_keys(tables.lake, spec, ["workload_id", "row_hash"], snapshot)
-    fresh, seen = [], set(stored)
-    for row in rows:
-        key = (row["workload_id"], row["row_hash"])
-        if key not in seen:
-            seen.add(key)
-            fresh.append(row)
-    return _write(tables, fresh, spec, summary, snapshot)
-
-
-def _write(
-    tables: Tables,
-    rows: list[dict[str, Any]],
-    spec: TableSpec,
-    summary: WorkloadSyncSummary,
-    snapshot: DeltaTable | None,
-) -> int:
-    """Commit ``rows`` against the snapshot they were found new in; a concurrent run conflicts."""
-    if not rows:
-        return 0
-    base = snapshot if snapshot is not None else tables.ensure(spec)
-    counter = tables.app_version(spec, commit_app(WORKLOADS_STREAM), snapshot=base) or 0
-    staged = tables.stage(spec, to_table(rows, spec.schema))
-    commit = tables.commit(
-        spec,
-        [staged],
-        snapshot=base,
-        app_txns={commit_app(WORKLOADS_STREAM): counter + 1},
-        metadata={"stream": WORKLOADS_STREAM, "run_id": summary.run_id},
-    )
-    summary.commits.append(commit)
-    summary.files.extend(f"{spec.name}/{add.path}" for add in commit.adds)
-    return len(rows)
 
 
 def _run_window(summary: WorkloadSyncSummary, settings: Settings) -> tuple[datetime, datetime]:

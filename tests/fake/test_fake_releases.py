@@ -92,6 +92,23 @@ def test_legacy_audit_is_camel_case_newest_first_without_total(
     assert (deprecated == "true") == release(version).has("audit.legacy_deprecated")
 
 
+def test_legacy_audit_reads_its_bounds_as_utc_and_refuses_impossible_dates(
+    served: tuple[str, FakeControlPlane, httpx.Client],
+) -> None:
+    """start/end go through the project's one ISO-8601 parser: a date is UTC midnight, and a
+    date that does not exist is a 400 naming the parameter, never a shifted window."""
+    version, _plane, client = served
+    if not release(version).has("audit.legacy"):
+        pytest.skip(f"{version} has no legacy audit endpoint")
+    by_date = _ok(client, LEGACY_AUDIT, limit=1000, start="2025-06-03", end="2025-06-03T12:00:00")
+    by_time = _ok(client, LEGACY_AUDIT, limit=1000, start="2025-06-03T00:00:00", end="2025-06-03T12:00:00")
+    assert by_date == by_time and by_date
+    assert min(row["happenedAt"] for row in by_date) >= "2025-06-03T00:00:00"
+    for bad in ("2025-02-30", "2025-06-03T24:00:00", "2025-06-03T00:00:00Z"):
+        refused = client.get(LEGACY_AUDIT, params={"start": bad})
+        assert refused.status_code == 400 and "'start'" in refused.text, (bad, refused.text)
+
+
 def test_workload_fields_follow_the_release(served: tuple[str, FakeControlPlane, httpx.Client]) -> None:
     version, _plane, client = served
     workloads = _ok(client, WORKLOADS, limit=500)["workloads"]

@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from runai_extract.audit.sync import sync_audit
@@ -101,3 +102,24 @@ def test_query_as_of_reads_the_tables_as_they_stood_even_after_compaction(
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert result.stdout.split() == ["n", str(first.rows_new)]
+
+
+def test_compacted_days_are_clustered_by_subject_in_small_row_groups(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    """A closed day's one file holds its rows clustered by subject, in row groups whose min/max
+    let a reader skip everything but the subject it filters on (docs/performance.md)."""
+    settings = settings_for(fake, tmp_path, slice_length=timedelta(hours=2))
+    for hours_ago in range(30, -1, -10):
+        sync_audit(settings, now=NOW - timedelta(hours=hours_ago))
+    lake = tmp_path / "lake"
+    maintain(Lake(str(lake)), now=NOW)
+    today = f"event_date={NOW.date().isoformat()}"
+    closed = [path for path in live_files(lake) if path.parent.name != today]
+    assert closed
+    for path in closed:
+        parquet = pq.ParquetFile(path)
+        subjects = [s for s in parquet.read(columns=["subject"]).column("subject").to_pylist() if s]
+        assert subjects == sorted(subjects), path.name
+        rows = [parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)]
+        assert max(rows) <= AUDIT_EVENTS_TABLE.compact_row_group_rows

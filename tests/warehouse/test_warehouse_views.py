@@ -102,6 +102,26 @@ def test_compliance_privileged_changes(populated: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("view", "derived"),
+    [
+        ("compliance_failed_actions", ["http_status_class"]),
+        ("compliance_sign_ins", ["success"]),
+        ("compliance_privileged_changes", ["change_category", "succeeded"]),
+    ],
+)
+def test_compliance_views_carry_every_audit_column_but_the_lineage(
+    populated: Path, view: str, derived: list[str]
+) -> None:
+    """The compliance views take their columns from the schema (through audit_events), not from
+    a list of their own: every audit column but the lineage, plus what the view derives."""
+    lineage = {"event_id_derived", "api_flavour", "extra_fields", "ingested_at"}
+    audit = [name for name, _ in column_types(populated, "audit_events") if name not in lineage]
+    got = [name for name, _ in column_types(populated, view)]
+    assert sorted(got) == sorted(audit + derived)
+    assert got[:3] == ["event_id", "event_time", "event_date"]
+
+
+@pytest.mark.parametrize(
     ("spelling", "kind"),
     [
         ("AccessRule", "access_rule"),
