@@ -25,6 +25,7 @@ from runai_extract.ledger.watermarks import StateStore
 from transforms.catalog import INGEST_RUNS_TABLE, QUARANTINE_TABLE
 from transforms.storage import Lake
 from transforms.tables import Tables, TableSpec
+from warehouse.connection import lake_connection
 
 if TYPE_CHECKING:
     # A type only: importing the recheck pulls in the whole audit pipeline (httpx, the writer),
@@ -140,7 +141,7 @@ def _last_runs(lake: Lake, limit: int = 10) -> Table | None:
     files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
     if not files:
         return None
-    con = duckdb.connect()
+    con = lake_connection(lake)
     rows = con.sql(
         "SELECT run_id, stream, mode, min(window_start), max(window_end), count(*), sum(rows_new), "
         "sum(duplicates_dropped), sum(quarantined), string_agg(DISTINCT status, ','), max(finished_at) "
@@ -183,7 +184,7 @@ def _api_of_last_audit_run(lake: Lake) -> tuple[str | None, list[str]]:
     files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
     if not files:
         return None, []
-    con = duckdb.connect()
+    con = lake_connection(lake)
     try:
         rows = con.sql(
             "SELECT api_features, deprecations FROM read_parquet(?, union_by_name = true) "

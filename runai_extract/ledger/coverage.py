@@ -19,6 +19,7 @@ from runai_extract.core.errors import StorageError
 from transforms.storage import Lake
 from warehouse import pseudonyms
 from warehouse.build import plan_build
+from warehouse.connection import lake_connection
 
 # Worst first; the order status prints the counts in.
 STATUSES = ("missing", "mismatch", "pending", "provisional", "sealed")
@@ -67,9 +68,8 @@ class CoverageSummary:
 def coverage_summary(lake: Lake) -> CoverageSummary:
     """Ask the coverage and ingest_gaps views, built in memory over ``lake``."""
     plan = plan_build(lake)
-    con = duckdb.connect()
+    con = lake_connection(lake)
     try:
-        con.execute("SET TimeZone = 'UTC'")
         pseudonyms.prepare(con)
         failures = _apply_all(con, plan.statements)
         try:

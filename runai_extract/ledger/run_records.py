@@ -213,10 +213,12 @@ def recent_runs(lake: Lake, stream: str, n: int) -> list[PastRun]:
     """
     import duckdb  # imported here: a sync that never looks back does not pay for it
 
+    from warehouse.connection import lake_connection
+
     files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
     if not files or n < 1:
         return []
-    con = duckdb.connect()
+    con = lake_connection(lake)
     try:
         rows = con.execute(
             "SELECT run_id, any_value(mode), list(DISTINCT status), max(finished_at), "
