@@ -64,6 +64,14 @@ def _settings_from_airflow() -> Any:
     from runai_extract.core.settings import settings_from_connection
 
     conn = Connection.get(CONNECTION_ID)
+    aws_conn_id = (conn.extra_dejson or {}).get("aws_conn_id")
+    if aws_conn_id:  # the lake's S3 credentials from an Airflow AWS connection
+        import os
+
+        from transforms.object_store import aws_environment
+
+        aws = Connection.get(aws_conn_id)
+        os.environ.update(aws_environment(aws.login, aws.password, aws.extra_dejson))
     return settings_from_connection(
         host=conn.host,
         port=conn.port,

@@ -121,5 +121,27 @@ class ObjectStore:
         )
 
 
+def aws_environment(
+    login: str | None, password: str | None, extra: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """The AWS_* variables an Airflow AWS connection stands for (login = key id, password = secret).
+
+    Its extra may name ``region_name``, ``endpoint_url`` (or ``aws_endpoint_url``) and
+    ``aws_session_token``. Kept free of Airflow so it is tested like any function; the DAG puts the
+    result into the task's environment, where every client of the lake reads it.
+    """
+    extra = dict(extra or {})
+    endpoint = str(extra.get("endpoint_url") or extra.get("aws_endpoint_url") or "")
+    values = {
+        "AWS_ACCESS_KEY_ID": login or "",
+        "AWS_SECRET_ACCESS_KEY": password or "",
+        "AWS_SESSION_TOKEN": str(extra.get("aws_session_token") or ""),
+        "AWS_REGION": str(extra.get("region_name") or ""),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true" if endpoint.startswith("http://") else "",
+    }
+    return {k: v for k, v in values.items() if v}
+
+
 def is_s3(uri: str) -> bool:
     return uri.split("://", 1)[0].lower() in S3_SCHEMES if "://" in uri else False

@@ -40,12 +40,19 @@ def test_backfill_dag_on_s3_stores_every_day_once_and_moves_the_watermark_to_the
         "host": fake.base_url,
         "login": CLIENT_ID,
         "password": CLIENT_SECRET,
-        "extra": {
-            "ledger_home": str(tmp_path / "home"),
-            "lake_uri": s3_lake,
-        },  # the Connection names the lake
+        # The Connection names the lake and the Airflow AWS connection that holds its keys.
+        "extra": {"ledger_home": str(tmp_path / "home"), "lake_uri": s3_lake, "aws_conn_id": "ledger_s3"},
     }
     monkeypatch.setenv("AIRFLOW_CONN_RUNAI_DEFAULT", json.dumps(connection))
+    aws = {
+        "conn_type": "aws",
+        "login": os.environ["AWS_ACCESS_KEY_ID"],
+        "password": os.environ["AWS_SECRET_ACCESS_KEY"],
+        "extra": {"region_name": "us-east-1", "endpoint_url": os.environ["AWS_ENDPOINT_URL"]},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_LEDGER_S3", json.dumps(aws))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP"):
+        monkeypatch.delenv(name)  # only the AWS connection says where the lake is and how to sign
     sim = fake.simulator
     first = datetime(sim.start.year, sim.start.month, sim.start.day, tzinfo=UTC)
     last = datetime(sim.now.year, sim.now.month, sim.now.day, tzinfo=UTC)  # the range ends before today's
@@ -56,6 +63,7 @@ def test_backfill_dag_on_s3_stores_every_day_once_and_moves_the_watermark_to_the
     )
 
     assert run.state == "success"
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == S3_SECRET  # the task put the connection's keys in place
     mapped = [ti for ti in run.get_task_instances() if ti.task_id == "backfill_day"]
     assert len(mapped) == days >= 2 and {ti.state for ti in mapped} == {"success"}
     ids = stored_audit_ids(s3_lake)

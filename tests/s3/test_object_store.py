@@ -96,3 +96,20 @@ def _filler(kind: object) -> object:
     if pa.types.is_list(kind):
         return []
     return "x"
+
+
+def test_an_airflow_aws_connection_stands_for_the_aws_variables() -> None:
+    from transforms.object_store import aws_environment
+
+    env = aws_environment(
+        "AKIA-test", S3_SECRET, {"region_name": "eu-west-1", "endpoint_url": "http://minio:9000"}
+    )
+    store = ObjectStore.from_env(env)
+    assert (store.access_key_id, store.region, store.endpoint_url, store.allow_http) == (
+        "AKIA-test",
+        "eu-west-1",
+        "http://minio:9000",
+        True,
+    )
+    assert store.secret_access_key.reveal() == S3_SECRET
+    assert aws_environment(None, None, {}) == {}  # no keys: the SDK's own chain (instance or pod role)
