@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from runai_extract.core.errors import ConfigError, StorageError
-from transforms.object_store import ObjectStore, is_s3
-from transforms.storage import Lake
+
+if TYPE_CHECKING:  # `runai-ledger query` must not pay for pyarrow (transforms.storage imports it)
+    from transforms.object_store import ObjectStore
+    from transforms.storage import Lake
 
 LOCK_WAIT_S = 2.0
 _LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
@@ -74,6 +77,8 @@ def register_lake(con: duckdb.DuckDBPyConnection, location: str, store: ObjectSt
     same AWS variables as the writers is registered instead. Where httpfs is already installed it
     is used, with the credentials in a temporary (in-memory) secret.
     """
+    from transforms.object_store import ObjectStore, is_s3
+
     if not is_s3(location):
         return
     if "s3" in con.list_filesystems() or _httpfs_loaded(con):
@@ -128,7 +133,7 @@ def _built_for(con: duckdb.DuckDBPyConnection) -> str:
     """The lake location the file's views were built for ('' before the first build)."""
     try:
         rows = con.execute("SELECT lake_location FROM _ledger_meta").fetchall()
-    except duckdb.CatalogException:
+    except duckdb.Error:  # no build yet, or one from before the column existed (it gets rebuilt)
         return ""
     return str(rows[0][0]) if rows else ""
 
