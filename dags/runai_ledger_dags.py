@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, Connection, CronDataIntervalTimetable, dag, task
+from airflow.sdk import Asset, Connection, CronDataIntervalTimetable, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
 API_POOL = "runai_api"
@@ -64,6 +64,14 @@ def _settings_from_airflow() -> Any:
     from runai_extract.core.settings import settings_from_connection
 
     conn = Connection.get(CONNECTION_ID)
+    aws_conn_id = (conn.extra_dejson or {}).get("aws_conn_id")
+    if aws_conn_id:  # the lake's S3 credentials from an Airflow AWS connection
+        import os
+
+        from transforms.object_store import aws_environment
+
+        aws = Connection.get(aws_conn_id)
+        os.environ.update(aws_environment(aws.login, aws.password, aws.extra_dejson))
     return settings_from_connection(
         host=conn.host,
         port=conn.port,
@@ -276,3 +284,66 @@ def runai_compliance_export_monthly() -> None:
 
 globals()[EXPORT_DAG_ID] = runai_compliance_export()
 globals()[EXPORT_MONTHLY_DAG_ID] = runai_compliance_export_monthly()
+
+
+# -- fan-out backfill: one mapped task per day (runai_extract/audit/fanout.py; docs/deploy.md) -----
+BACKFILL_DAG_ID = "runai_backfill"
+
+
+@dag(
+    dag_id=BACKFILL_DAG_ID,
+    description="Backfill the audit log over [start, end): one task per UTC day, run on any worker",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    params={
+        "start": Param("2026-01-01", type="string", format="date", description="First day (inclusive)"),
+        "end": Param("2026-01-02", type="string", format="date", description="Last day (exclusive)"),
+    },
+    default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    tags=["runai-ledger", "audit", "backfill"],
+    doc_md="Days commit independently and in any order; a failed day retries alone. The watermark "
+    "moves over the contiguous prefix of stored days, never over a missing one.",
+)
+def runai_backfill() -> None:
+    @task
+    def plan(params: dict[str, Any] | None = None) -> list[str]:
+        from runai_extract.audit.fanout import anchor_watermark, plan_days
+        from runai_extract.core.errors import ConfigError
+
+        try:
+            days = plan_days(params["start"], params["end"])  # type: ignore[index]
+            anchor_watermark(_settings_from_airflow(), days[0])
+        except ConfigError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        return days
+
+    @task(pool=API_POOL)
+    def backfill_day(day: str) -> dict[str, Any]:
+        from runai_extract.audit.fanout import backfill_day as run_day
+        from runai_extract.core.errors import AuthError, ConfigError, FatalApiError
+
+        try:
+            return run_day(_settings_from_airflow(), day)
+        except (AuthError, ConfigError, FatalApiError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    @task(trigger_rule="all_done")
+    def advance(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """After every day, failed ones too: the watermark over what is contiguous; fail on a gap."""
+        from runai_extract.audit.fanout import advance_watermark, first_gap
+        from runai_extract.core.times import format_utc
+
+        settings = _settings_from_airflow()
+        watermark = advance_watermark(settings)
+        gap = first_gap(settings, params["start"], params["end"])  # type: ignore[index]
+        if gap is not None:
+            raise AirflowFailException(
+                f"days from {format_utc(gap)} are not stored; clear their failed tasks"
+            )
+        return {"watermark": format_utc(watermark) if watermark else None}
+
+    backfill_day.expand(day=plan()) >> advance()
+
+
+globals()[BACKFILL_DAG_ID] = runai_backfill()

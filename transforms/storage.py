@@ -20,12 +20,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from runai_extract.core.errors import ConfigError, StorageError
+from transforms.object_store import ObjectStore, is_s3
 
 _FORBIDDEN = ("\\", "\x00")
 
@@ -33,9 +35,19 @@ _FORBIDDEN = ("\\", "\x00")
 class Lake:
     """A root directory on some pyarrow filesystem, addressed with relative '/'-paths."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, store: ObjectStore | None = None) -> None:
+        parts = urlsplit(uri) if "://" in uri else None
+        if parts is not None and (parts.username or parts.password or parts.query):
+            # Keys in the URI would be printed wherever the lake's location is (logs, errors, views).
+            raise ConfigError("the lake URI must not carry credentials or options; use the AWS_* variables")
+        self.store: ObjectStore | None = None
         try:
-            if "://" in uri:
+            if parts is not None and is_s3(uri):
+                self.store = store if store is not None else ObjectStore.from_env()
+                fs, root = self.store.pyarrow_fs(), f"{parts.netloc}{parts.path}"
+                if not parts.netloc:
+                    raise ConfigError(f"the lake URI {uri!r} names no bucket (s3://bucket/prefix)")
+            elif parts is not None:
                 fs, root = pafs.FileSystem.from_uri(uri)
             else:
                 fs, root = pafs.LocalFileSystem(), os.path.abspath(uri)
@@ -45,6 +57,10 @@ class Lake:
         self.fs = fs
         self.root = root.rstrip("/") or "/"
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
+
+    def delta_options(self) -> dict[str, str] | None:
+        """What delta-rs needs to reach this lake's store (None: a local path needs nothing)."""
+        return self.store.delta_options() if self.store is not None else None
 
     def __repr__(self) -> str:
         return f"Lake({self.uri!r})"
@@ -141,7 +157,8 @@ class Lake:
         final = self.full_path(rel)
         parent = final.rsplit("/", 1)[0]
         try:
-            self.fs.create_dir(parent, recursive=True)
+            if self.is_local:  # object stores have no directories: creating one is a wasted PUT
+                self.fs.create_dir(parent, recursive=True)
         except OSError as exc:
             raise StorageError(f"cannot create {parent}: {_reason(exc)}") from exc
         target = f"{final}.tmp-{uuid.uuid4().hex}" if self.is_local else final

@@ -420,7 +420,8 @@ class Tables:
             raise StorageError(f"cannot vacuum {self.uri(spec)}: {_first_line(exc)}") from exc
 
     def _options(self) -> dict[str, str] | None:
-        return None  # local paths need none; object stores read the standard AWS_* variables
+        """delta-rs storage options: none for a local path; endpoint, keys, conditional put on S3."""
+        return self.lake.delta_options()
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,14 @@ from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
 from transforms.tables import Tables
 from warehouse import pseudonyms
-from warehouse.connection import LOCK_WAIT_S, STORAGE_VERSION, open_warehouse, readable_by_duckdb1
+from warehouse.connection import (
+    LOCK_WAIT_S,
+    STORAGE_VERSION,
+    lake_connection,
+    open_warehouse,
+    readable_by_duckdb1,
+    register_lake,
+)
 from warehouse.models import (
     SOURCES,
     SQL_DIR,
@@ -272,8 +279,7 @@ def views_as_of(lake: Lake, as_of: datetime, *, sql_dir: Path = SQL_DIR) -> duck
     Nothing is written; the warehouse file is not touched.
     """
     plan = plan_build(lake, sql_dir, as_of=as_of)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con = lake_connection(lake)
     pseudonyms.prepare(con)
     execute_plan(con, plan)
     return con
@@ -330,6 +336,7 @@ def _replace_sources(
     by_name = {m.name: m for m in plan.models}
     con = open_warehouse(warehouse_path, read_only=False, lock_wait=lock_wait)
     try:
+        register_lake(con, plan.lake_location)
         with _transaction(con):
             for name, statement in sorted(changed.items()):
                 _execute_model(con, by_name[name], statement)
@@ -368,6 +375,7 @@ def _apply(plan: BuildPlan, warehouse_path: Path, lock_wait: float, key: Secret 
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = _open_for_build(warehouse_path, lock_wait)
     try:
+        register_lake(con, plan.lake_location)  # the views read the lake's files as they are created
         previous = _stored_objects(con)
         with _transaction(con):
             _drop_stale(con, previous, plan.models)

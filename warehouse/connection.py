@@ -11,10 +11,15 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from runai_extract.core.errors import StorageError
+from runai_extract.core.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:  # `runai-ledger query` must not pay for pyarrow (transforms.storage imports it)
+    from transforms.object_store import ObjectStore
+    from transforms.storage import Lake
 
 LOCK_WAIT_S = 2.0
 _LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
@@ -52,7 +57,85 @@ def open_warehouse(
             continue
         # TIMESTAMPTZ values render in the session zone; the ledger is UTC end to end.
         con.execute("SET TimeZone = 'UTC'")
+        register_lake(con, _built_for(con))
         return con
+
+
+def lake_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB (UTC) that can read ``lake``'s files wherever the lake is."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    register_lake(con, lake.location(""), lake.store)
+    return con
+
+
+def register_lake(con: duckdb.DuckDBPyConnection, location: str, store: ObjectStore | None = None) -> None:
+    """Let ``con`` read files under ``location``: nothing to do locally; s3:// needs a filesystem.
+
+    DuckDB reads s3:// through its httpfs extension, which it downloads on first use; offline (and
+    on workers without egress) there is none, so an fsspec filesystem (s3fs) configured from the
+    same AWS variables as the writers is registered instead. Where httpfs is already installed it
+    is used, with the credentials in a temporary (in-memory) secret.
+    """
+    from transforms.object_store import ObjectStore, is_s3
+
+    if not is_s3(location):
+        return
+    if "s3" in con.list_filesystems() or _httpfs_loaded(con):
+        return  # already registered on this connection
+    store = store if store is not None else ObjectStore.from_env()
+    # Never download an extension mid-query: no network is the normal case on a locked-down worker.
+    con.execute("SET autoinstall_known_extensions = false")
+    try:
+        con.register_filesystem(store.fsspec_fs())
+        return
+    except ConfigError:
+        if not _httpfs_installed(con):
+            raise
+    con.execute("LOAD httpfs")
+    _create_s3_secret(con, store)
+
+
+def _httpfs_loaded(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchall()
+    return bool(rows and rows[0][0])
+
+
+def _httpfs_installed(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = con.execute("SELECT installed FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchall()
+    return bool(rows and rows[0][0])
+
+
+def _create_s3_secret(con: duckdb.DuckDBPyConnection, store: ObjectStore) -> None:
+    """A temporary S3 secret for httpfs. DDL takes no parameters; values are quoted, never echoed."""
+    from urllib.parse import urlsplit
+
+    from warehouse.models import sql_string_literal
+
+    parts = urlsplit(store.endpoint_url) if store.endpoint_url else None
+    fields = {
+        "KEY_ID": store.access_key_id,
+        "SECRET": store.secret_access_key.reveal(),
+        "SESSION_TOKEN": store.session_token.reveal(),
+        "REGION": store.region or "us-east-1",
+        "ENDPOINT": parts.netloc if parts else "",
+    }
+    body = ", ".join(f"{k} {sql_string_literal(v)}" for k, v in fields.items() if v)
+    extra = ", URL_STYLE 'path', USE_SSL false" if parts and parts.scheme == "http" else ""
+    try:
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET runai_ledger_lake (TYPE s3, {body}{extra})")
+    except duckdb.Error:
+        # The statement holds the secret key: report that it failed, not what it said.
+        raise ConfigError("DuckDB's httpfs refused the S3 settings (check the AWS_* variables)") from None
+
+
+def _built_for(con: duckdb.DuckDBPyConnection) -> str:
+    """The lake location the file's views were built for ('' before the first build)."""
+    try:
+        rows = con.execute("SELECT lake_location FROM _ledger_meta").fetchall()
+    except duckdb.Error:  # no build yet, or one from before the column existed (it gets rebuilt)
+        return ""
+    return str(rows[0][0]) if rows else ""
 
 
 def storage_version(con: duckdb.DuckDBPyConnection) -> str:

@@ -24,6 +24,7 @@ from runai_extract.ledger.watermarks import StateStore
 from transforms.catalog import INGEST_RUNS_TABLE, QUARANTINE_TABLE
 from transforms.storage import Lake
 from transforms.tables import Tables, TableSpec
+from warehouse.connection import lake_connection
 
 if TYPE_CHECKING:
     # A type only: importing the recheck pulls in the whole audit pipeline (httpx, the writer),
@@ -116,12 +117,12 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
     for line in coverage.lines():
         out.print(escape(line), highlight=False)
     run_files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
-    features, notices = _api_of_last_audit_run(run_files)
+    features, notices = _api_of_last_audit_run(lake, run_files)
     if features:
         out.print(f"audit API in use: {escape(features)}", highlight=False)
     for notice in notices:
         out.print(f"[yellow]DEPRECATED API: {escape(notice)}[/]", highlight=False)
-    runs = _last_runs(run_files)
+    runs = _last_runs(lake, run_files)
     if runs is not None:
         out.print(runs)
     quarantined = _count(lake, QUARANTINE_TABLE)
@@ -137,10 +138,10 @@ def _retention_note(settings: Settings, stream: str, watermark: datetime, now: d
     return f"; {days_left(watermark, kept, now):.1f} days before unsynced records leave the API"
 
 
-def _last_runs(files: list[str], limit: int = 10) -> Table | None:
+def _last_runs(lake: Lake, files: list[str], limit: int = 10) -> Table | None:
     if not files:
         return None
-    con = duckdb.connect()
+    con = lake_connection(lake)
     rows = con.sql(
         "SELECT run_id, stream, mode, min(window_start), max(window_end), count(*), sum(rows_new), "
         "sum(duplicates_dropped), sum(quarantined), string_agg(DISTINCT status, ','), max(finished_at) "
@@ -178,11 +179,11 @@ def _last_runs(files: list[str], limit: int = 10) -> Table | None:
     return table
 
 
-def _api_of_last_audit_run(files: list[str]) -> tuple[str | None, list[str]]:
+def _api_of_last_audit_run(lake: Lake, files: list[str]) -> tuple[str | None, list[str]]:
     """What the latest audit run found the API to offer, and the deprecations it saw."""
     if not files:
         return None, []
-    con = duckdb.connect()
+    con = lake_connection(lake)
     try:
         rows = con.sql(
             "SELECT api_features, deprecations FROM read_parquet(?, union_by_name = true) "

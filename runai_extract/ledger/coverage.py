@@ -19,6 +19,7 @@ import duckdb
 from runai_extract.core.errors import StorageError
 from transforms.storage import Lake
 from warehouse.build import execute_plan, plan_build
+from warehouse.connection import lake_connection
 
 # Worst first; the order status prints the counts in.
 STATUSES = ("missing", "mismatch", "pending", "provisional", "sealed")
@@ -64,9 +65,8 @@ class CoverageSummary:
 def coverage_summary(lake: Lake) -> CoverageSummary:
     """Ask the coverage and ingest_gaps views, built in memory over ``lake``."""
     plan = plan_build(lake, only=("coverage_hours", "ingest_gaps"))
-    con = duckdb.connect()
+    con = lake_connection(lake)
     try:
-        con.execute("SET TimeZone = 'UTC'")
         try:
             execute_plan(con, plan)
             counts = con.execute(

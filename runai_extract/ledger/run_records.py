@@ -218,11 +218,13 @@ def recent_runs_by_stream(lake: Lake, streams: Sequence[str], n: int) -> dict[st
     """
     import duckdb  # imported here: a sync that never looks back does not pay for it
 
+    from warehouse.connection import lake_connection
+
     found: dict[str, list[PastRun]] = {stream: [] for stream in streams}
     files = Tables(lake).live_locations(INGEST_RUNS_TABLE)
     if not files or n < 1 or not streams:
         return found
-    con = duckdb.connect()
+    con = lake_connection(lake)
     try:
         rows = con.execute(
             "SELECT stream, run_id, any_value(mode), list(DISTINCT status), max(finished_at) AS finished, "

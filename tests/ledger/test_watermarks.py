@@ -15,8 +15,8 @@ from transforms.storage import Lake
 T1 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def test_watermark_round_trip_and_never_backwards(tmp_path: Path) -> None:
-    store = StateStore(Lake(str(tmp_path)))
+def test_watermark_round_trip_and_never_backwards(lake_uri: str) -> None:
+    store = StateStore(Lake(lake_uri))
     assert store.read("workloads") is None
     store.commit("workloads", T1, "run-1")
     store.commit("workloads", T1 - timedelta(hours=1), "run-2")  # a slower, older run finishing late
@@ -36,12 +36,12 @@ def test_the_log_is_the_truth_and_the_mirror_only_a_convenience(tmp_path: Path) 
     assert state is not None and state.watermark == T1 and state.run_id == ""
 
 
-def test_concurrent_commits_keep_the_highest_watermark(tmp_path: Path) -> None:
+def test_concurrent_commits_keep_the_highest_watermark(lake_uri: str) -> None:
     """Eight runs commit at once, each its own watermark: the log orders them and the highest wins."""
-    store = StateStore(Lake(str(tmp_path)))
+    store = StateStore(Lake(lake_uri))
     marks = [T1 + timedelta(minutes=i) for i in range(8)]
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda m: StateStore(Lake(str(tmp_path))).commit("workloads", m, f"run-{m:%M}"), marks))
+        list(pool.map(lambda m: StateStore(Lake(lake_uri)).commit("workloads", m, f"run-{m:%M}"), marks))
     state = store.read("workloads")
     assert state is not None and state.watermark == max(marks)
 

@@ -48,33 +48,37 @@ def slow_fake(start_fake: Callable[..., FakeControlPlane]) -> FakeControlPlane:
 
 
 def test_two_syncs_at_once_from_different_directories_both_finish_and_store_each_id_once(
-    start_fake: Callable[..., FakeControlPlane], tmp_path: Path
+    start_fake: Callable[..., FakeControlPlane], tmp_path: Path, lake_uri: str
 ) -> None:
+    """On local disk and on S3 (no machine-local state at all: optimistic commits, conflict retries)."""
     fake = slow_fake(start_fake)
     sim = fake.simulator
-    settings = settings_for(fake, tmp_path)
+    settings = settings_for(fake, tmp_path, lake_uri=lake_uri)
     backfill_audit(settings, start=sim.start - timedelta(hours=1), end=sim.start)  # watermark = stream start
 
     command = [*CLI, "sync", "audit", "--until", format_utc(sim.now)]
-    env = cli_env(fake, tmp_path)
+    env = {**cli_env(fake, tmp_path), "RUNAI_LEDGER_LAKE": lake_uri}
     children = []
-    for name in ("worker-a", "worker-b"):  # no shared working directory, no lock file: only the lake
+    for name in (
+        "worker-a",
+        "worker-b",
+    ):  # no shared directory or lock file, each its own home: only the lake
         (tmp_path / name).mkdir()
         children.append(
             subprocess.Popen(
                 command,
-                env=env,
+                env={**env, "RUNAI_LEDGER_HOME": str(tmp_path / name / "home")},
                 cwd=tmp_path / name,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
         )
-    results = [(child, *child.communicate(timeout=180)) for child in children]
+    results = [(child, *child.communicate(timeout=280)) for child in children]
 
     assert [c.returncode for c, _, _ in results] == [0, 0], [err for _, _, err in results]
-    assert StateStore(Lake(str(tmp_path / "lake"))).read("audit").watermark == sim.now  # type: ignore[union-attr]
-    ids = stored_ids(tmp_path)
+    assert StateStore(Lake(lake_uri)).read("audit").watermark == sim.now  # type: ignore[union-attr]
+    ids = stored_audit_ids(lake_uri)
     assert len(ids) == len(set(ids)), "an event id was stored twice"
     assert set(ids) == sim.audit_ids(sim.start, sim.now - ONE_US)
 
