@@ -40,8 +40,8 @@ app = typer.Typer(
 register_compliance(app)  # verify, export compliance (runai_extract/cli_compliance.py)
 register_report(app)  # report: the period's HTML page (runai_extract/cli/report.py)
 
-STREAMS: tuple[str, ...] = ("audit", "workloads", "org", "usage", "all")  # usage = org + workloads; all = audit + usage
-STREAMS += ("metrics", "quotas")  # GPU metrics and quota series (issue 15); both are part of usage
+# usage = org + workloads + metrics + quotas (GPU metrics and quota series, issue 15); all = audit + usage
+STREAMS: tuple[str, ...] = ("audit", "workloads", "org", "usage", "all", "metrics", "quotas")
 
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Ledger home (lake + warehouse). Env: RUNAI_LEDGER_HOME.")

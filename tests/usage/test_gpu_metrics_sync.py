@@ -84,9 +84,7 @@ def test_running_workloads_are_read_since_the_last_fetch_and_finished_ones_once(
     }
     fake.clear_request_log()
     sync_workload_metrics(settings)
-    assert not finished_then & {
-        r.path.split("/")[4] for r in fake.request_log if r.path.endswith("/metrics")
-    }
+    assert not finished_then & {r.path.split("/")[4] for r in fake.request_log if r.path.endswith("/metrics")}
 
 
 def test_a_lost_fetch_log_refetches_without_storing_anything_twice(
