@@ -2,7 +2,7 @@
 
 Quotas change rarely and allocation is already known per workload, so this series is read daily
 (DAG ``runai_usage_daily`` or ``runai-ledger sync quotas``), whole closed UTC days only: from each
-unit's cursor (first run: its creation, at most ``Settings.initial_lookback`` back) to the last
+unit's cursor (first run: its creation, at most ``FIRST_FETCH_DAYS`` back) to the last
 midnight of the server's clock, at a coarser default resolution than the workloads' (5 minutes).
 Which units: the projects and departments the org stream stored and that are not removed. The
 same fetch log, exactly-once commit and retention gaps as the workload metrics (metric_fetch.py).
@@ -48,6 +48,9 @@ ORG_UNIT_METRIC_TYPES = ("GPU_QUOTA", "GPU_ALLOCATION")
 DEFAULT_QUOTA_RESOLUTION = timedelta(minutes=5)
 UNIT_KINDS = (("project", "projects", "project_id"), ("department", "departments", "department_id"))
 DAY = timedelta(days=1)
+# A unit's first fetch reaches back at most this far (and never past Settings.initial_lookback):
+# older quota history is rarely asked for and would cost a first run 288 samples per unit and day.
+FIRST_FETCH_DAYS = timedelta(days=7)
 
 
 @dataclass
@@ -167,7 +170,8 @@ def _fetch_kind(
     for unit_id, row in sorted(units.items()):
         if row.get("is_deleted"):
             continue
-        first = max(row.get("created_at") or midnight, midnight - settings.initial_lookback)
+        lookback = min(settings.initial_lookback, FIRST_FETCH_DAYS)
+        first = max(row.get("created_at") or midnight, midnight - lookback)
         plan = plan_fetch(cursors.get(unit_id) or first, midnight, oldest, resolution)
         if plan.empty and plan.gap is None:
             continue
