@@ -57,11 +57,13 @@ def _print_org(summary: OrgSyncSummary, out: Console) -> None:
 
 
 def _print_metrics(summary: MetricSyncSummary | QuotaSyncSummary, out: Console) -> None:
-    what = "GPU metrics" if isinstance(summary, MetricSyncSummary) else "quota series"
-    count = summary.workloads_fetched if isinstance(summary, MetricSyncSummary) else summary.units_fetched
+    if isinstance(summary, MetricSyncSummary):
+        what, owners = "GPU metrics", f"{summary.workloads_fetched:,} workloads"
+    else:
+        what, owners = "quota series", f"{summary.units_fetched:,} projects and departments"
     data = summary.to_dict()
     out.print(
-        f"{what} sync {summary.run_id}: {count:,} series owners read up to {data['fetched_until']} "
+        f"{what} sync {summary.run_id}: {owners} read up to {data['fetched_until']} "
         f"every {summary.resolution_s} s; {summary.samples_new:,} new samples; {summary.requests:,} requests, "
         f"{summary.seconds:.1f} s",
         highlight=False,
