@@ -102,3 +102,27 @@ def test_hourly_utilisation_and_quota_days(synced: Callable[[], tuple[FakeContro
     assert quota and all(sampled == pytest.approx(24.0) for *_, sampled in quota)
     assert any(low < high for _, _, low, high, _, _ in quota)  # a quota changed during a day
     assert any(over > 0 for *_, over, _ in quota)  # some project ran over its quota
+
+
+def test_the_notebook_surface_gives_the_same_figures(
+    synced: Callable[[], tuple[FakeControlPlane, Path]],
+) -> None:
+    from warehouse.analytics import Ledger
+
+    fake, home = synced()
+    settings = settings_for(fake, home)
+    views(settings).close()
+    ledger = Ledger(settings.warehouse_path)
+    truth = fake.simulator.gpu_efficiency_truth()
+    days = sorted({day for day, _ in truth})
+    start, end = days[0], days[-1] + timedelta(days=1)
+    per_project = ledger.gpu_efficiency(start, end, by="project")
+    assert per_project["allocated_gpu_hours"].sum() == pytest.approx(
+        sum(v[0] for v in truth.values()), rel=ACCURACY
+    )
+    assert per_project["utilised_gpu_hours"].sum() == pytest.approx(
+        sum(v[1] for v in truth.values()), rel=ACCURACY
+    )
+    assert ((per_project["efficiency"] > 0) & (per_project["efficiency"] < 1)).all()
+    idle = ledger.idle_workloads(start, end)
+    assert set(idle["workload_id"]) and idle["idle_gpu_hours"].is_monotonic_decreasing
