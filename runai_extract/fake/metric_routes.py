@@ -19,10 +19,11 @@ Choices where the reference is silent:
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -33,6 +34,7 @@ from starlette.routing import Route
 from runai_extract.fake.config import FakeConfig
 from runai_extract.fake.filters import datetime_to_us, integer_param, parse_instant
 from runai_extract.fake.gpu_metrics import (
+    Profile,
     QuotaPlan,
     memory_bytes,
     profile_of,
@@ -117,18 +119,32 @@ class MetricHandlers:
     def __init__(self, model: WorkloadModel, retention_days: int) -> None:
         self.model = model
         self.retention_ms = retention_days * DAY_MS
-        self._profiles = {plan.id: profile_of(model.seed, plan) for plan in model.plans}
         span = (model.plans[0].created_ms if model.plans else 0, model.now_ms + DAY_MS)
         units = [*model.org.departments, *model.org.projects]
         self.quotas: dict[str, QuotaPlan] = {u.id: quota_plan(model.seed, u, span) for u in units}
-        # Running spans per project and per department, as arrays, for allocation sums.
-        spans: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
-        for plan in model.plans:
-            department = model.unit(plan.project_id).parent_id or ""
-            for start, stop in plan.intervals(RUNNING, 2**62):
-                for unit in (plan.project_id, department):
-                    spans[unit].append((start, stop, plan.gpus))
-        self._spans = {unit: np.array(rows, dtype=np.float64) for unit, rows in spans.items()}
+        # Built on first use: a big tenant that is never asked for metrics pays nothing at start.
+        self._profiles: dict[str, Profile] = {}
+        self._spans: dict[str, np.ndarray[Any, np.dtype[np.float64]]] | None = None
+        self._lock = threading.Lock()
+
+    def _profile(self, plan: WorkloadPlan) -> Profile:
+        with self._lock:
+            if plan.id not in self._profiles:
+                self._profiles[plan.id] = profile_of(self.model.seed, plan)
+            return self._profiles[plan.id]
+
+    def _unit_spans(self) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+        """Running spans (start, stop, GPUs) per project and per department, for allocation sums."""
+        with self._lock:
+            if self._spans is None:
+                spans: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
+                for plan in self.model.plans:
+                    department = self.model.unit(plan.project_id).parent_id or ""
+                    for start, stop in plan.intervals(RUNNING, 2**62):
+                        for unit in (plan.project_id, department):
+                            spans[unit].append((start, stop, plan.gpus))
+                self._spans = {unit: np.array(rows, dtype=np.float64) for unit, rows in spans.items()}
+            return self._spans
 
     # -- workloads ----------------------------------------------------------------------------------
     def workload_metrics(self, params: Params, path: Mapping[str, str]) -> tuple[int, bytes]:
@@ -145,7 +161,7 @@ class MetricHandlers:
         return _answer(query, measurements, SIMULATED_WORKLOAD)
 
     def _workload_values(self, plan: WorkloadPlan, kind: str, instants: list[int]) -> list[dict[str, str]]:
-        profile = self._profiles[plan.id]
+        profile = self._profile(plan)
         values: list[dict[str, str]] = []
         for t in instants:
             if kind == "GPU_UTILIZATION":
@@ -189,7 +205,7 @@ class MetricHandlers:
 
     def allocation(self, unit_id: str, instants: Sequence[int]) -> list[float]:
         """GPUs the unit's workloads hold at each instant."""
-        spans = self._spans.get(unit_id)
+        spans = self._unit_spans().get(unit_id)
         if spans is None or not instants:
             return [0.0] * len(instants)
         at = np.asarray(instants, dtype=np.float64)[:, None]
