@@ -65,6 +65,7 @@ class QuotaSyncSummary:
     requests: int = 0
     gaps: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    watermark_before: datetime | None = None
     watermark_after: datetime | None = None
     commits: list[Commit] = field(default_factory=list)
     seconds: float = 0.0
@@ -73,7 +74,7 @@ class QuotaSyncSummary:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("commits")
-        for key in ("fetched_until", "watermark_after"):
+        for key in ("fetched_until", "watermark_before", "watermark_after"):
             value = getattr(self, key)
             out[key] = format_utc(value) if value else None
         return out
@@ -92,6 +93,8 @@ def sync_quota_metrics(
     lake = Lake(settings.lake_uri)
     started, started_at = time.monotonic(), datetime.now(UTC)
     summary = QuotaSyncSummary(new_run_id(), resolution_s=int(resolution.total_seconds()))
+    before_state = StateStore(lake).read(QUOTAS_STREAM)
+    summary.watermark_before = before_state.watermark if before_state else None
     record = SliceResult(started_at, started_at)
     with RunaiClient(require_api(settings), transport=transport) as client:
         before = client.stats.snapshot()
@@ -189,7 +192,8 @@ def _fetch_kind(
 
 def _record(lake: Lake, summary: QuotaSyncSummary, record: SliceResult, started_at: datetime) -> None:
     end = summary.fetched_until or started_at
-    record.window_start, record.window_end = end - DAY, end
+    start = summary.watermark_before or end - FIRST_FETCH_DAYS  # joins the previous run's window
+    record.window_start, record.window_end = min(start, end), end
     record.status = {"committed": "committed", "partial": "partial"}.get(summary.status, "failed")
     record.rows_written = record.rows_new = summary.samples_new
     record.files = [f"{c.table}/{a.path}" for c in summary.commits for a in c.adds]

@@ -71,7 +71,9 @@ class MetricSyncSummary:
     rejected_samples: int = 0
     gaps: list[str] = field(default_factory=list)  # "workload <id>: <start> .. <end> (why)"
     failed: list[str] = field(default_factory=list)
+    watermark_before: datetime | None = None
     watermark_after: datetime | None = None
+    fetched_from: datetime | None = None  # the earliest instant this run asked for
     commits: list[Commit] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
@@ -79,7 +81,7 @@ class MetricSyncSummary:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("commits")
-        for key in ("fetched_until", "watermark_after"):
+        for key in ("fetched_until", "watermark_before", "watermark_after", "fetched_from"):
             value = getattr(self, key)
             out[key] = format_utc(value) if value else None
         return out
@@ -99,6 +101,8 @@ def sync_workload_metrics(
     lake = Lake(settings.lake_uri)
     started, started_at = time.monotonic(), datetime.now(UTC)
     summary = MetricSyncSummary(new_run_id(), resolution_s=int(resolution.total_seconds()))
+    before_state = StateStore(lake).read(METRICS_STREAM)
+    summary.watermark_before = before_state.watermark if before_state else None
     record = SliceResult(started_at, started_at)
     with RunaiClient(require_api(settings), transport=transport) as client:
         before = client.stats.snapshot()
@@ -130,6 +134,8 @@ def _run(
     oldest = server_now - settings.retention["metrics"] + resolution  # a sample's margin for clock skew
     tables = Tables(lake)
     plans = _plans(lake, tables, until, oldest, resolution)
+    starts = [plan.gap[0] if plan.gap else plan.start for plan in plans.values()]
+    summary.fetched_from = min(starts, default=None)
     fetches: dict[str, SeriesFetch] = {}
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency), thread_name_prefix="metrics") as pool:
         futures = {
@@ -211,9 +217,14 @@ def _plans(
 
 
 def _record(lake: Lake, summary: MetricSyncSummary, record: SliceResult, started_at: datetime) -> None:
-    """One ingest_runs row per metrics run, and its manifest."""
+    """One ingest_runs row per metrics run, and its manifest.
+
+    The run's window joins the previous run's (from the stream's watermark), so hourly runs cover
+    the time line without holes in covered_spans; the first run's starts at its earliest fetch.
+    """
     end = summary.fetched_until or started_at
-    record.window_start, record.window_end = end - timedelta(seconds=summary.resolution_s), end
+    start = summary.watermark_before or summary.fetched_from or end
+    record.window_start, record.window_end = min(start, end), end
     record.status = {"committed": "committed", "partial": "partial"}.get(summary.status, "failed")
     record.rows_written = record.rows_new = summary.samples_new
     record.files = [f"{c.table}/{a.path}" for c in summary.commits for a in c.adds]

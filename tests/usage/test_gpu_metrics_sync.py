@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from runai_extract.usage.workload_metrics import sync_workload_metrics
 from runai_extract.usage.workloads import sync_workloads
 from tests.conftest import fake_config, settings_for
 from transforms.catalog import (
+    INGEST_RUNS_TABLE,
     METRIC_FETCHES_TABLE,
     ORG_UNIT_METRIC_SAMPLES_TABLE,
     WORKLOAD_METRIC_SAMPLES_TABLE,
@@ -79,6 +81,15 @@ def test_running_workloads_are_read_since_the_last_fetch_and_finished_ones_once(
 
     samples = _samples(tmp_path)
     assert len(samples) == len(set(samples))  # exactly once per (series, timestamp)
+    runs = Tables(Lake(str(tmp_path / "lake"))).read(
+        INGEST_RUNS_TABLE, ["stream", "window_start", "window_end"]
+    )
+    windows = sorted(
+        (start, end)
+        for stream, start, end in zip(*(runs.column(c).to_pylist() for c in runs.column_names), strict=True)
+        if stream == "metrics"
+    )
+    assert all(earlier[1] == later[0] for earlier, later in pairwise(windows))
     finished_then = {
         w for w, row in truth.items() if row["completed_at"] and row["completed_at"] < two_hours_ago
     }
