@@ -47,6 +47,22 @@ REGISTRY: tuple[StreamDag, ...] = tuple(
                 asset="runai_ledger_workloads",
                 description="Run:ai workloads (changes, phase history, events) -> lake -> DuckDB usage views",
             ),
+            # GPU efficiency (issue 15): metrics of the workloads the hourly workloads run stored,
+            # and the org units' quota series a closed day at a time.
+            StreamDag(
+                dag_id="runai_gpu_metrics",
+                stream="metrics",
+                cron="20 * * * *",
+                asset="runai_ledger_gpu_metrics",
+                description="Run:ai workload GPU metrics (utilisation, memory, allocation) -> lake -> efficiency views",
+            ),
+            StreamDag(
+                dag_id="runai_quota_series",
+                stream="quotas",
+                cron="30 1 * * *",
+                asset="runai_ledger_quota_series",
+                description="Run:ai project/department GPU quota and allocation series, per closed day -> lake",
+            ),
             StreamDag(
                 dag_id="runai_org_units",
                 stream="org",
@@ -347,3 +363,48 @@ def runai_backfill() -> None:
 
 
 globals()[BACKFILL_DAG_ID] = runai_backfill()
+
+
+CROSSCHECK_DAG_ID = "runai_usage_crosscheck_monthly"
+
+
+@dag(
+    dag_id=CROSSCHECK_DAG_ID,
+    description="Monthly: our GPU-hours of the closed month beside Run:ai's own consumption report",
+    schedule=CronDataIntervalTimetable("0 7 2 * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=30)},
+    tags=["runai-ledger", "usage", "crosscheck"],
+    doc_md="On the 2nd (the month closed and a day of syncs since): `runai-ledger crosscheck usage` for "
+    "the previous month; the task fails naming each project or department beyond 1%.",
+)
+def runai_usage_crosscheck_monthly() -> None:
+    @task(pool=API_POOL)
+    def crosscheck_month(data_interval_end: pendulum.DateTime | None = None) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        from runai_extract.core.errors import AuthError, ConfigError, FatalApiError
+        from runai_extract.usage.crosscheck import crosscheck_usage
+
+        now = (data_interval_end or pendulum.now("UTC")).in_timezone("UTC")
+        end = datetime(now.year, now.month, 1, tzinfo=UTC)  # the month before the run's
+        start = datetime(end.year - (end.month == 1), (end.month - 2) % 12 + 1, 1, tzinfo=UTC)
+        try:
+            result = crosscheck_usage(_settings_from_airflow(), start, end)
+        except (AuthError, ConfigError, FatalApiError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+        if result.failures:
+            raise AirflowFailException("; ".join(row.describe() for row in result.failures))
+        return {
+            "report_id": result.report_id,
+            "units": len(result.rows),
+            "start": str(start),
+            "end": str(end),
+        }
+
+    crosscheck_month()
+
+
+globals()[CROSSCHECK_DAG_ID] = runai_usage_crosscheck_monthly()

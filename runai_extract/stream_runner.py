@@ -18,10 +18,14 @@ from runai_extract.core.errors import LedgerError
 from runai_extract.core.settings import Settings
 from runai_extract.ledger.stall import find_stall
 from runai_extract.usage.org_units import OrgSyncSummary, sync_org
+from runai_extract.usage.quota_metrics import QuotaSyncSummary, sync_quota_metrics
+from runai_extract.usage.workload_metrics import MetricSyncSummary, sync_workload_metrics
 from runai_extract.usage.workloads import WorkloadSyncSummary, sync_workloads
 from transforms.storage import Lake
 
-USAGE_STREAMS = ("org", "workloads")
+USAGE_STREAMS = ("org", "workloads", "metrics", "quotas")
+# What one usage run returns: org, workloads, then GPU metrics and the quota series (issue 15).
+UsageSummary = WorkloadSyncSummary | OrgSyncSummary | MetricSyncSummary | QuotaSyncSummary
 # Statuses that fail the CLI command and the Airflow task.
 FAILED = ("failed", "stalled")
 
@@ -32,14 +36,23 @@ def run_usage(
     *,
     created_between: tuple[datetime, datetime] | None = None,
     transport: httpx.BaseTransport | None = None,
-) -> list[WorkloadSyncSummary | OrgSyncSummary]:
-    """Sync ``org``, ``workloads`` or both (``usage``), org first; a stalled workloads run says so."""
-    summaries: list[WorkloadSyncSummary | OrgSyncSummary] = []
+) -> list[UsageSummary]:
+    """Sync ``org``, ``workloads``, ``metrics``, ``quotas`` or all four (``usage``), in that order.
+
+    Metrics come after workloads: they are fetched for the workloads the lake knows, so a run of
+    ``usage`` reads the GPU metrics of every workload the same run just stored. A stalled
+    workloads run says so.
+    """
+    summaries: list[UsageSummary] = []
     if stream in ("org", "usage"):
         summaries.append(sync_org(settings, transport=transport))
     if stream in ("workloads", "usage"):
         workloads = sync_workloads(settings, created_between=created_between, transport=transport)
         summaries.append(_flag_stall(settings, workloads))
+    if stream in ("metrics", "usage") and created_between is None:
+        summaries.append(sync_workload_metrics(settings, transport=transport))
+    if stream in ("quotas", "usage") and created_between is None:
+        summaries.append(sync_quota_metrics(settings, transport=transport))
     return summaries
 
 
@@ -60,7 +73,7 @@ def _flag_stall(settings: Settings, summary: WorkloadSyncSummary) -> WorkloadSyn
     return summary
 
 
-def raise_for_failures(summaries: Sequence[WorkloadSyncSummary | OrgSyncSummary]) -> None:
+def raise_for_failures(summaries: Sequence[UsageSummary]) -> None:
     """One LedgerError naming every run that failed or stalled, and why; the CLI and the DAGs share it."""
     failed = [summary for summary in summaries if summary.status in FAILED]
     if failed:
@@ -70,8 +83,8 @@ def raise_for_failures(summaries: Sequence[WorkloadSyncSummary | OrgSyncSummary]
         )
 
 
-def _why(summary: WorkloadSyncSummary | OrgSyncSummary) -> str:
-    if isinstance(summary, WorkloadSyncSummary):
+def _why(summary: UsageSummary) -> str:
+    if isinstance(summary, (WorkloadSyncSummary, MetricSyncSummary, QuotaSyncSummary)):
         return summary.error or summary.status
     broken = sorted(name for name, kind in summary.kinds.items() if kind.error)
     return f"could not read {', '.join(broken)}" if broken else summary.status
@@ -94,7 +107,9 @@ def sync_stream(settings: Settings, stream: str, *, until: datetime | None = Non
     return {"stream": stream, "rows_new": sum(_rows_new(s) for s in summaries), "runs": runs}
 
 
-def _rows_new(summary: WorkloadSyncSummary | OrgSyncSummary) -> int:
+def _rows_new(summary: UsageSummary) -> int:
+    if isinstance(summary, (MetricSyncSummary, QuotaSyncSummary)):
+        return summary.samples_new
     if isinstance(summary, OrgSyncSummary):
         return sum(kind.new_versions + kind.tombstones for kind in summary.kinds.values())
     return summary.snapshots_written

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from transforms.metric_schemas import (
+    METRIC_FETCHES,
+    METRIC_FETCHES_DIR,
+    METRIC_SAMPLES_DIR,
+    ORG_UNIT_METRIC_SAMPLES,
+    ORG_UNIT_SAMPLES_DIR,
+    RUNAI_REPORTS,
+    RUNAI_REPORTS_DIR,
+    WORKLOAD_METRIC_SAMPLES,
+)
 from transforms.schemas import (
     AUDIT_EVENTS,
     AUDIT_EVENTS_DIR,
@@ -66,6 +76,17 @@ WORKLOAD_EVENTS_TABLE = TableSpec(WORKLOAD_EVENTS_DIR, WORKLOAD_EVENTS)
 ORG_TABLES: dict[str, TableSpec] = {
     kind: TableSpec(f"{ORG_DIR}/{kind}", schema) for kind, schema in sorted(ORG_SCHEMAS.items())
 }
+# GPU efficiency (issue 15): metric samples, what was fetched (cursors and gaps), Run:ai's reports.
+WORKLOAD_METRIC_SAMPLES_TABLE = TableSpec(METRIC_SAMPLES_DIR, WORKLOAD_METRIC_SAMPLES)
+ORG_UNIT_METRIC_SAMPLES_TABLE = TableSpec(ORG_UNIT_SAMPLES_DIR, ORG_UNIT_METRIC_SAMPLES)
+METRIC_FETCHES_TABLE = TableSpec(METRIC_FETCHES_DIR, METRIC_FETCHES)
+RUNAI_REPORTS_TABLE = TableSpec(RUNAI_REPORTS_DIR, RUNAI_REPORTS)
+GPU_METRIC_TABLES = (
+    WORKLOAD_METRIC_SAMPLES_TABLE,
+    ORG_UNIT_METRIC_SAMPLES_TABLE,
+    METRIC_FETCHES_TABLE,
+    RUNAI_REPORTS_TABLE,
+)
 
 ALL_TABLES: tuple[TableSpec, ...] = (
     AUDIT_EVENTS_TABLE,
@@ -77,6 +98,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     WORKLOAD_EVENTS_TABLE,
     *ORG_TABLES.values(),
     MANIFESTS_TABLE,
+    *GPU_METRIC_TABLES,
 )
 # The tables each stream writes its data to (manifests, verify and maintenance walk these).
 STREAM_TABLES: dict[str, tuple[TableSpec, ...]] = {
@@ -85,5 +107,8 @@ STREAM_TABLES: dict[str, tuple[TableSpec, ...]] = {
     "org": tuple(ORG_TABLES.values()),
     # The ledger's own records: manifested once per run (ledger/manifests.manifest_pending).
     "ledger": (INGEST_RUNS_TABLE, QUARANTINE_TABLE, RECONCILIATION_TABLE),
+    # Workload metrics and the org units' daily quota series share one chain (and the fetch log).
+    "metrics": (WORKLOAD_METRIC_SAMPLES_TABLE, ORG_UNIT_METRIC_SAMPLES_TABLE, METRIC_FETCHES_TABLE),
+    "reports": (RUNAI_REPORTS_TABLE,),
 }
 BY_NAME: dict[str, TableSpec] = {spec.name: spec for spec in ALL_TABLES}

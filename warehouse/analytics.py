@@ -123,6 +123,19 @@ class Ledger:
         rows = self.period_query("gpu_hours_daily", lo, hi)
         return rank_consumers(rows, by, n)
 
+    def gpu_efficiency(self, start: TimeLike, end: TimeLike, by: str = "department") -> pd.DataFrame:
+        """Per ``by`` member over [start, end): GPU-hours allocated, utilised and idle, and efficiency.
+
+        efficiency = utilised / allocated over the hours that have metrics (usage_gpu_efficiency_daily).
+        """
+        lo, hi = whole_days(start, end)
+        rows = self.period_query("gpu_efficiency", lo, hi)
+        return summarise_efficiency(rows, by)
+
+    def idle_workloads(self, start: TimeLike, end: TimeLike) -> pd.DataFrame:
+        """Workloads that held GPUs under 5% for over an hour in [start, end), most idle GPU-hours first."""
+        return self.period_query("idle_workloads", start, end)
+
     def workload_outcomes(self, start: TimeLike, end: TimeLike, freq: str = "day") -> pd.DataFrame:
         """Workloads that completed, failed, were stopped or were preempted, per period (rows)."""
         lo, hi = period(start, end)
@@ -252,6 +265,17 @@ def resample(daily: pd.DataFrame, freq: str) -> pd.DataFrame:
         out = daily.resample(offset).sum()
     out.index.name = "period"
     return out
+
+
+def summarise_efficiency(rows: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Allocated, utilised and idle GPU-hours per member of ``by``, most allocated first."""
+    column = _dimension(by)[1]
+    frame = rows.assign(**{column: rows[column].fillna("(unknown)").astype(str)})
+    measures = ["allocated_gpu_hours", "utilised_gpu_hours", "idle_gpu_hours", "gpu_hours_without_metrics"]
+    totals = frame.groupby(column)[measures].sum().astype(float)
+    measured = totals["allocated_gpu_hours"] - totals["gpu_hours_without_metrics"]
+    totals["efficiency"] = (totals["utilised_gpu_hours"] / measured.where(measured > 0)).astype(float)
+    return totals.sort_values("allocated_gpu_hours", ascending=False, kind="stable")
 
 
 def rank_consumers(rows: pd.DataFrame, by: str, n: int | None) -> pd.DataFrame:

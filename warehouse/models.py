@@ -21,11 +21,15 @@ from runai_extract.core.errors import ConfigError
 from transforms.catalog import (
     AUDIT_EVENTS_TABLE,
     INGEST_RUNS_TABLE,
+    METRIC_FETCHES_TABLE,
     ORG_TABLES,
+    ORG_UNIT_METRIC_SAMPLES_TABLE,
     QUARANTINE_TABLE,
     RECONCILIATION_TABLE,
+    RUNAI_REPORTS_TABLE,
     WORKLOAD_EVENTS_TABLE,
     WORKLOAD_HISTORY_TABLE,
+    WORKLOAD_METRIC_SAMPLES_TABLE,
     WORKLOAD_SNAPSHOTS_TABLE,
 )
 from transforms.orgunits import ORG_KINDS
@@ -97,6 +101,11 @@ _SOURCES: tuple[Source, ...] = (
     _table_source("workload_history", WORKLOAD_HISTORY_TABLE),
     _table_source("workload_events", WORKLOAD_EVENTS_TABLE),
     *(_table_source(kind, spec) for kind, spec in sorted(ORG_TABLES.items())),
+    # GPU efficiency (issue 15)
+    _table_source("workload_metric_samples", WORKLOAD_METRIC_SAMPLES_TABLE),
+    _table_source("org_unit_metric_samples", ORG_UNIT_METRIC_SAMPLES_TABLE),
+    _table_source("metric_fetches", METRIC_FETCHES_TABLE),
+    _table_source("runai_consumption_reports", RUNAI_REPORTS_TABLE),
 )
 # In the order the .sql files apply (by name), so plans and reports list them the same way.
 SOURCES: tuple[Source, ...] = tuple(sorted(_SOURCES, key=lambda source: source.view))

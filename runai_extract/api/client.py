@@ -265,6 +265,22 @@ class RunaiClient:
         """GET ``path`` (relative to the base URL) and return the parsed JSON body."""
         return self._call("GET", path, params=params, body=None, auth=self._auth)
 
+    def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        """POST a JSON body (a consumption report request) and return the parsed JSON answer.
+
+        Retried like a GET on 429/5xx: a request the server did not act on is safe to repeat; one
+        it acted on before failing may leave a duplicate report behind, which costs nothing.
+        """
+        return self._call("POST", path, params=None, body=body, auth=self._auth)
+
+    def get_text(self, path: str) -> str:
+        """GET ``path`` and return the body as text (a report's CSV file)."""
+        return str(self._call("GET", path, params=None, body=None, auth=self._auth, expect="text"))
+
+    def delete(self, path: str) -> None:
+        """DELETE ``path`` (204, no body)."""
+        self._call("DELETE", path, params=None, body=None, auth=self._auth, expect="none")
+
     def connect(self) -> None:
         """Make first contact now, in the calling thread: fetch the token (kept for later requests).
 
@@ -316,8 +332,9 @@ class RunaiClient:
         path: str,
         *,
         params: Mapping[str, str | int] | None,
-        body: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
         auth: httpx.Auth | None,
+        expect: str = "json",
     ) -> Any:
         if not path.startswith("/"):
             raise ValueError(f"API paths are relative to the base URL and start with '/', got {path!r}")
@@ -326,7 +343,7 @@ class RunaiClient:
         while True:  # ends in a return or a raise: the last attempt's error is what we give up with
             try:
                 request = self._http.build_request(method, path, params=params, json=body)
-                return self._attempt(request, target, auth)
+                return self._attempt(request, target, auth, expect)
             except _Transient as fault:
                 error = fault.error
                 if self._is_first_contact_failure(error):
@@ -339,7 +356,9 @@ class RunaiClient:
                     self._pause(target, attempt, error)
                 attempt += 1
 
-    def _attempt(self, request: httpx.Request, target: str, auth: httpx.Auth | None) -> Any:
+    def _attempt(
+        self, request: httpx.Request, target: str, auth: httpx.Auth | None, expect: str = "json"
+    ) -> Any:
         try:
             if auth is None:
                 response = self._http.send(request)
@@ -364,6 +383,10 @@ class RunaiClient:
             raise FatalApiError(message, status=status, url=target)
         if auth is not None:
             self._data_answered.set()
+        if expect == "text":
+            return response.text
+        if expect == "none":
+            return None
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:

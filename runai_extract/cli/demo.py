@@ -75,6 +75,19 @@ REPORT_QUERIES: tuple[tuple[str, str], ...] = (
         "SELECT department_name, project_name, round(sum(gpu_hours), 1) AS gpu_hours, "
         "count(DISTINCT submitted_by) AS submitters FROM usage_gpu_hours_daily GROUP BY ALL ORDER BY 3 DESC LIMIT 12",
     ),
+    (
+        "GPU efficiency per department: GPU-hours held vs worked (usage_gpu_efficiency_daily)",
+        "SELECT department_name, round(sum(allocated_gpu_hours), 1) AS allocated_gpu_hours, "
+        "round(sum(utilised_gpu_hours), 1) AS utilised_gpu_hours, round(sum(idle_gpu_hours), 1) AS idle_gpu_hours, "
+        "round(100 * sum(utilised_gpu_hours) / nullif(sum(allocated_gpu_hours - gpu_hours_without_metrics), 0), 1) "
+        "AS efficiency_pct FROM usage_gpu_efficiency_daily GROUP BY ALL ORDER BY 2 DESC",
+    ),
+    (
+        "top idle workloads: GPUs held under 5% for over an hour (usage_idle_workloads)",
+        "SELECT workload_name, workload_type, submitted_by, project_name, gpus, round(idle_hours, 1) AS idle_hours, "
+        "round(idle_gpu_hours, 1) AS idle_gpu_hours, round(mean_utilisation, 2) AS mean_util_pct "
+        "FROM usage_idle_workloads ORDER BY idle_gpu_hours DESC, workload_id LIMIT 10",
+    ),
 )
 
 
@@ -85,6 +98,9 @@ def demo_settings(home: Path, base_url: str) -> Settings:
         base_url=base_url,
         client_id=DEMO_CLIENT_ID,
         client_secret=DEMO_CLIENT_SECRET,
+        # A GPU metric sample every 5 minutes rather than every minute: the demo's first run reads
+        # days of history for every workload, and the efficiency figures need no finer grain.
+        metrics_resolution=timedelta(minutes=5),
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from runai_extract.cli.compliance import register as register_compliance
+from runai_extract.cli.crosscheck import register as register_crosscheck
 from runai_extract.cli.report import register as register_report
 from runai_extract.core.arrow_memory import prefer_system_allocator
 from runai_extract.core.errors import ConfigError, LedgerError
@@ -40,8 +41,12 @@ app = typer.Typer(
 )
 register_compliance(app)  # verify, export compliance (runai_extract/cli_compliance.py)
 register_report(app)  # report: the period's HTML page (runai_extract/cli/report.py)
+register_crosscheck(
+    app
+)  # crosscheck usage: our GPU-hours vs Run:ai's report (runai_extract/cli/crosscheck.py)
 
-STREAMS = ("audit", "workloads", "org", "usage", "all")  # usage = org + workloads; all = audit + usage
+# usage = org + workloads + metrics + quotas (GPU metrics and quota series, issue 15); all = audit + usage
+STREAMS: tuple[str, ...] = ("audit", "workloads", "org", "usage", "all", "metrics", "quotas")
 
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Ledger home (lake + warehouse). Env: RUNAI_LEDGER_HOME.")

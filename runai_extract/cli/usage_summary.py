@@ -6,11 +6,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from runai_extract.usage.org_units import OrgSyncSummary
+from runai_extract.usage.quota_metrics import QuotaSyncSummary
+from runai_extract.usage.workload_metrics import MetricSyncSummary
 from runai_extract.usage.workloads import WorkloadSyncSummary
 
 
-def print_usage_summary(summary: WorkloadSyncSummary | OrgSyncSummary, console: Console) -> None:
-    if isinstance(summary, OrgSyncSummary):
+def print_usage_summary(
+    summary: WorkloadSyncSummary | OrgSyncSummary | MetricSyncSummary | QuotaSyncSummary, console: Console
+) -> None:
+    if isinstance(summary, (MetricSyncSummary, QuotaSyncSummary)):
+        _print_metrics(summary, console)
+    elif isinstance(summary, OrgSyncSummary):
         _print_org(summary, console)
     else:
         _print_workloads(summary, console)
@@ -48,3 +54,23 @@ def _print_org(summary: OrgSyncSummary, out: Console) -> None:
     out.print(
         f"org sync {summary.run_id}: " + "; ".join(parts) + f"; {summary.requests} requests", highlight=False
     )
+
+
+def _print_metrics(summary: MetricSyncSummary | QuotaSyncSummary, out: Console) -> None:
+    if isinstance(summary, MetricSyncSummary):
+        what, owners = "GPU metrics", f"{summary.workloads_fetched:,} workloads"
+    else:
+        what, owners = "quota series", f"{summary.units_fetched:,} projects and departments"
+    data = summary.to_dict()
+    out.print(
+        f"{what} sync {summary.run_id}: {owners} read up to {data['fetched_until']} "
+        f"every {summary.resolution_s} s; {summary.samples_new:,} new samples; {summary.requests:,} requests, "
+        f"{summary.seconds:.1f} s",
+        highlight=False,
+    )
+    for gap in summary.gaps[:10]:
+        out.print(f"[yellow]gap: {escape(gap)}[/]")
+    if len(summary.gaps) > 10:
+        out.print(f"[yellow]... and {len(summary.gaps) - 10} more gaps (view metric_gaps)[/]")
+    for failure in summary.failed[:5]:
+        out.print(f"[red]not read: {escape(failure)}[/]")

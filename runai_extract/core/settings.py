@@ -93,6 +93,8 @@ class Settings:
     read_timeout: float = 60.0
     concurrency: int = 4
     lock_wait: float = 0.0
+    # Spacing of the workloads' GPU metric samples (RUNAI_LEDGER_METRICS_RESOLUTION_S): one a minute.
+    metrics_resolution: timedelta = timedelta(seconds=60)
 
     @property
     def warehouse_path(self) -> Path:
@@ -136,6 +138,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         concurrency=_env_int(env, "RUNAI_CONCURRENCY", Settings.concurrency),
         slice_length=timedelta(
             minutes=_env_int(env, "RUNAI_SLICE_MINUTES", Settings.slice_length // timedelta(minutes=1))
+        ),
+        metrics_resolution=timedelta(
+            seconds=_env_int(env, "RUNAI_LEDGER_METRICS_RESOLUTION_S", Settings.metrics_resolution.seconds)
         ),
     )
     return settings.with_overrides(**overrides)

@@ -31,6 +31,7 @@ from runai_extract.fake.deprecation import DeprecationMiddleware
 from runai_extract.fake.faults import PROXY_PAGE, FaultInjector
 from runai_extract.fake.filters import AuditQuery, parse_audit_query
 from runai_extract.fake.legacy_audit import LEGACY_AUDIT_PATH, parse_legacy_query
+from runai_extract.fake.metric_routes import Answer, gpu_routes
 from runai_extract.fake.problems import ApiProblem
 from runai_extract.fake.requestlog import RequestLog, RequestLogMiddleware
 from runai_extract.fake.simdate import SimulatedDateMiddleware
@@ -65,6 +66,7 @@ class FakeApi:
         if served.has("audit.legacy"):
             routes.append(Route(LEGACY_AUDIT_PATH, self.legacy_audit_log, methods=["GET"]))
         routes.extend(workload_routes(self, self.simulator.workloads, served))
+        routes.extend(gpu_routes(self, self.simulator.workloads, config))
         deprecated: dict[str, str | None] = dict.fromkeys(served.deprecated_paths())
         deprecated.update(config.sunsets)
         return Starlette(
@@ -145,6 +147,19 @@ class FakeApi:
         if spoiled == "truncated":
             return Response(body[: len(body) // 2], media_type=JSON)
         return Response(body, media_type=JSON)
+
+    async def respond(self, request: Request, answer: Answer) -> Response:
+        """A data route that picks its own status and media type (metrics' 207, reports' 202/204/CSV)."""
+        stalled = await self._stall()
+        fault = None if stalled else self._misbehave()
+        if fault is not None:
+            return fault
+        self.issuer.verify(request.headers.get("authorization"))
+        body = await request.body()
+        status, payload, media = await run_in_threadpool(
+            answer, request.query_params.multi_items(), request.path_params, body
+        )
+        return Response(payload, status_code=status, media_type=media)
 
     async def _stall(self) -> bool:
         """Added latency for every request; True when this one was also stalled (``slow_rate``)."""

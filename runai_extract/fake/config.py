@@ -40,6 +40,10 @@ class FakeConfig:
     dropped_audit_fields: tuple[str, ...] = ()
     # (path template, Sunset HTTP-date): a tenant announcing the removal of an endpoint.
     sunsets: tuple[tuple[str, str], ...] = ()
+    # GPU metrics (gpu_metrics.py): how long the control plane keeps samples, and (project name,
+    # factor) pairs that scale a project's hours in consumption reports (a report that disagrees).
+    metrics_retention_days: int = 30
+    report_skew: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.days < 0 or self.events_per_day < 0:
@@ -57,6 +61,8 @@ class FakeConfig:
             raise ValueError(
                 "pre_encode serves pages as first encoded: not with late arrivals, inserts or bad records"
             )
+        if self.metrics_retention_days < 0:
+            raise ValueError("metrics_retention_days must not be negative")
         release(self.api_version)  # ValueError naming the releases on a typo
 
     @property

@@ -25,6 +25,7 @@ from runai_extract.fake.config import FakeConfig
 from runai_extract.fake.faults import FaultConfig
 from runai_extract.fake.filters import AuditQuery, datetime_to_us
 from runai_extract.fake.generator import extra_rows, generate_stream, to_ms
+from runai_extract.fake.gpu_metrics import efficiency_truth, idle_truth
 from runai_extract.fake.legacy_audit import LegacyQuery, legacy_record, row_reshaper
 from runai_extract.fake.query import QueryEngine
 from runai_extract.fake.render import RowRenderer, WireRow, json_array, parse_rows, uuid_texts
@@ -180,6 +181,19 @@ class TenantSimulator:
     def org_truth(self) -> dict[str, object]:
         """Current department/project names (id -> name) and the renames done by ``sim_now``."""
         return self.workloads.org_truth()
+
+    def gpu_efficiency_truth(self) -> dict[tuple[date, str], tuple[float, float]]:
+        """(UTC day, project id) -> (allocated, utilised) GPU-hours of Running time up to ``sim_now``."""
+        model = self.workloads
+        now_ms = model.now_ms
+        return efficiency_truth(model.seed, [p for p in model.plans if p.created_ms <= now_ms], now_ms)
+
+    def idle_workloads_truth(self, until: datetime, step: timedelta = timedelta(minutes=1)) -> set[str]:
+        """Workloads whose GPUs sat below 5% for more than an hour, sampled every ``step`` before ``until``."""
+        model = self.workloads
+        until_ms = min(to_ms(until), model.now_ms + 1)
+        plans = [plan for plan in model.plans if plan.created_ms <= until_ms]
+        return idle_truth(model.seed, plans, until_ms, step // timedelta(milliseconds=1))
 
     def workload_changes_since(self, since: datetime) -> int:
         """Workloads created, changing phase or deleted in (since, sim_now]."""

@@ -69,3 +69,22 @@ def test_org_then_workload_runs_fill_the_usage_views(
     assert hours[0]["h"] == pytest.approx(sum(fake.simulator.gpu_hours_truth().values()), rel=GPU_HOURS_REL)
     rerun = dagbag.dags["runai_workloads"].test(logical_date=logical)
     assert rerun.get_task_instance("sync").xcom_pull(task_ids="sync")["rows_new"] == 0
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "cron", "asset"),
+    [
+        ("runai_gpu_metrics", "20 * * * *", "runai_ledger_gpu_metrics"),
+        ("runai_quota_series", "30 1 * * *", "runai_ledger_quota_series"),
+    ],
+)
+def test_gpu_metric_dags_are_stream_dags(dagbag: Any, dag_id: str, cron: str, asset: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert dag.timetable.expression == cron and dag.max_active_runs == 1
+    assert [o.name for o in dag.get_task("sync").outlets] == [asset]
+
+
+def test_monthly_crosscheck_dag_runs_after_the_month_closes(dagbag: Any) -> None:
+    dag = dagbag.dags["runai_usage_crosscheck_monthly"]
+    assert dag.timetable.expression == "0 7 2 * *" and dag.catchup is False
+    assert dag.get_task("crosscheck_month").pool == "runai_api"
