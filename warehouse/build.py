@@ -81,13 +81,15 @@ _BUILD_FORMAT = 2
 # -- planning and applying -------------------------------------------------------------------------
 def _source_literals(
     lake: Lake, as_of: datetime | None, views: Collection[str] | None = None
-) -> dict[str, str | list[str]]:
+) -> dict[str, bool | str | list[str]]:
     """What each source placeholder stands for: a table's live files, or a glob for the mirrors.
 
     ``views``: only the sources among these are read (the others' tables are not even opened).
+    A table's ``..._union_by_name`` is false when the table is stamped uniform (every file has its
+    columns): DuckDB then binds a query from one footer instead of all of them (Tables.uniform).
     """
     tables = Tables(lake)
-    literals: dict[str, str | list[str]] = {}
+    literals: dict[str, bool | str | list[str]] = {}
     for source in SOURCES:
         if views is not None and source.view not in views:
             continue
@@ -98,6 +100,7 @@ def _source_literals(
         snapshot = tables.load_as_of(source.table, as_of) if as_of else tables.load(source.table)
         files = tables.live_files(source.table, snapshot=snapshot) if snapshot is not None else []
         literals[source.placeholder] = [tables.file_location(source.table, f.path) for f in files]
+        literals[source.union_placeholder] = snapshot is None or not tables.uniform(source.table, snapshot)
     return literals
 
 

@@ -64,6 +64,11 @@ class Source:
     suffix: str = ".parquet"
 
     @property
+    def union_placeholder(self) -> str:
+        """Where the source's ``union_by_name`` goes: true only while its files' columns differ."""
+        return f"{self.placeholder.removesuffix('_files')}_union_by_name"
+
+    @property
     def glob(self) -> str:
         """The pattern below ``lake_dir``; '**' also matches zero directories, like list_files."""
         return f"**/*{self.suffix}"
@@ -126,14 +131,16 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def render_template(template: str, literals: Mapping[str, str | Sequence[str]]) -> str:
-    """Replace every ``{{ name }}`` with ``literals[name]``: a string literal, or a list of them."""
+def render_template(template: str, literals: Mapping[str, bool | str | Sequence[str]]) -> str:
+    """Replace every ``{{ name }}`` with ``literals[name]``: a boolean, a string literal, or a list of them."""
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in literals:
             raise ConfigError(f"unknown placeholder {{{{ {name} }}}} in warehouse SQL")
         value = literals[name]
+        if isinstance(value, bool):
+            return "true" if value else "false"
         if isinstance(value, str):
             return sql_string_literal(value)
         return "[" + ", ".join(sql_string_literal(item) for item in value) + "]"

@@ -43,6 +43,8 @@ class TableMaintenance:
     files_after: int = 0
     compactions: int = 0
     vacuumed: int = 0
+    # Every live file has the table's columns, so views read it without a footer per file.
+    uniform: bool = False
 
 
 @dataclass
@@ -81,6 +83,7 @@ def maintain(
         for commit in _compact(tables, spec, today):
             done.compactions += 1
             _manifest(lake, spec, commit, run_id)
+        done.uniform = tables.stamp_uniform(spec)
         tables.checkpoint(spec)
         done.vacuumed = len(tables.vacuum(spec, int(retention / timedelta(hours=1))))
         done.files_after = len(tables.live_files(spec))

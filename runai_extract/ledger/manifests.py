@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
@@ -45,6 +45,9 @@ from transforms.digest import id_set_digest
 from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
 from transforms.tables import Commit, Tables, TableSpec
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 HEAD_DIR = "_manifests"
 HEAD_NAME = "HEAD.json"
@@ -125,7 +128,11 @@ def chain_app(stream: str) -> str:
 def chain_head(lake: Lake, stream: str) -> ChainHead | None:
     """The newest manifest of ``stream``, hashed as stored; None before the first."""
     tables = Tables(lake)
-    snapshot = tables.load(MANIFESTS_TABLE)
+    return tables.with_newest(MANIFESTS_TABLE, lambda snapshot: head_at(tables, snapshot, stream))
+
+
+def head_at(tables: Tables, snapshot: DeltaTable | None, stream: str) -> ChainHead | None:
+    """The newest manifest of ``stream`` in ``snapshot`` of the manifests table."""
     if snapshot is None:
         return None
     seq = tables.app_version(MANIFESTS_TABLE, chain_app(stream), snapshot=snapshot)
@@ -186,7 +193,7 @@ def append_manifest(
     tables = Tables(lake)
     for _ in range(MAX_APPEND_ATTEMPTS):
         snapshot = tables.ensure(MANIFESTS_TABLE)
-        head = chain_head(lake, record.stream)
+        head = head_at(tables, snapshot, record.stream)
         doc = {**body, "seq": head.seq + 1 if head else 1, "prev_sha256": head.sha256 if head else GENESIS}
         doc["written_at"] = format_utc(datetime.now(UTC))
         raw = canonical_json(doc)
@@ -355,20 +362,19 @@ def manifest_pending(lake: Lake, run_id: str, stream: str = LEDGER_STREAM) -> di
     and ``verify`` names its files. Compactions have manifests of their own (maintenance.py).
     """
     tables = Tables(lake)
-    chain = tables.load(MANIFESTS_TABLE)
     commits: list[Commit] = []
     pointers: dict[str, int] = {}
     for spec in stream_tables(stream):
-        table = tables.load(spec)
-        if table is None:
+        newest = tables.version(spec)
+        if newest is None:
             continue
-        done = tables.app_version(MANIFESTS_TABLE, manifested_app(spec), snapshot=chain) if chain else None
+        done = tables.app_version(MANIFESTS_TABLE, manifested_app(spec))
         start = 0 if done is None else done + 1
-        for version in range(start, table.version() + 1):
+        for version in range(start, newest + 1):
             commit = tables.commit_at(spec, version)
             if commit.operation != "OPTIMIZE" and "commit_token" in commit.metadata and commit.adds:
                 commits.append(commit)
-        pointers[manifested_app(spec)] = table.version()
+        pointers[manifested_app(spec)] = newest
     if not commits:
         return None
     times = [c.timestamp for c in commits]

@@ -26,7 +26,7 @@ from runai_extract.ledger.manifests import Manifested, append_manifest, manifest
 from runai_extract.ledger.watermarks import StateStore, commit_app, to_micros, watermark_app
 from transforms.catalog import ALL_TABLES, AUDIT_EVENTS_TABLE, MANIFESTS_TABLE
 from transforms.storage import Lake
-from transforms.tables import Commit, StagedFile, Tables, TableSpec, file_stats
+from transforms.tables import Commit, StagedFile, Tables, TableSpec, file_columns_app, file_stats
 
 OLD_MANIFESTS = "_manifests"
 
@@ -61,9 +61,11 @@ def migrate(lake: Lake, run_id: str = "migrate") -> MigrationReport:
         if not paths:
             continue
         _check_against_old_manifests(lake, paths, recorded)
-        txns = {}
+        # The old files are committed as they are, with the columns of their day: not uniform
+        # (maintenance checks them and stamps the table once they all have today's columns).
+        txns = {file_columns_app(spec): 0}
         if spec == AUDIT_EVENTS_TABLE and "audit" in old_state:
-            txns = {watermark_app("audit"): to_micros(old_state["audit"]), commit_app("audit"): 1}
+            txns |= {watermark_app("audit"): to_micros(old_state["audit"]), commit_app("audit"): 1}
         commit = tables.commit(
             spec, [_as_staged(lake, spec, p) for p in paths], app_txns=txns, metadata={"migrated_by": run_id}
         )

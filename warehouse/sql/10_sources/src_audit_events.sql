@@ -18,7 +18,7 @@ with source as (
         {{ audit_events_files }},
         hive_partitioning = true,
         hive_types = {'event_date': date},
-        union_by_name = true,
+        union_by_name = {{ audit_events_union_by_name }},
         filename = true
     )
     union all by name

@@ -12,6 +12,6 @@ select
 from read_parquet(
     {{ clusters_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ clusters_union_by_name }},
     filename = true
 )

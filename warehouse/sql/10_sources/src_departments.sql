@@ -12,6 +12,6 @@ select
 from read_parquet(
     {{ departments_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ departments_union_by_name }},
     filename = true
 )

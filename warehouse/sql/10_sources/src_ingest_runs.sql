@@ -14,7 +14,7 @@ with source as (
     from read_parquet(
         {{ ingest_runs_files }},
         hive_partitioning = true,
-        union_by_name = true,
+        union_by_name = {{ ingest_runs_union_by_name }},
         filename = true
     )
     union all by name

@@ -11,6 +11,6 @@ select
 from read_parquet(
     {{ metric_fetches_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ metric_fetches_union_by_name }},
     filename = true
 )

@@ -12,6 +12,6 @@ select
 from read_parquet(
     {{ node_pools_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ node_pools_union_by_name }},
     filename = true
 )

@@ -11,6 +11,6 @@ select
 from read_parquet(
     {{ org_unit_metric_samples_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ org_unit_metric_samples_union_by_name }},
     filename = true
 )

@@ -12,7 +12,7 @@ with source as (
     from read_parquet(
         {{ quarantine_files }},
         hive_partitioning = true,
-        union_by_name = true,
+        union_by_name = {{ quarantine_union_by_name }},
         filename = true
     )
 ),

@@ -14,7 +14,7 @@ with source as (
     from read_parquet(
         {{ reconciliation_files }},
         hive_partitioning = true,
-        union_by_name = true,
+        union_by_name = {{ reconciliation_union_by_name }},
         filename = true
     )
 ),

@@ -11,6 +11,6 @@ select
 from read_parquet(
     {{ runai_consumption_reports_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ runai_consumption_reports_union_by_name }},
     filename = true
 )

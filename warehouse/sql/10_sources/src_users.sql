@@ -12,6 +12,6 @@ select
 from read_parquet(
     {{ users_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ users_union_by_name }},
     filename = true
 )

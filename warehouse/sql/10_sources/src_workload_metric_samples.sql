@@ -12,6 +12,6 @@ select
 from read_parquet(
     {{ workload_metric_samples_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ workload_metric_samples_union_by_name }},
     filename = true
 )

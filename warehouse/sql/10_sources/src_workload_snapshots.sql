@@ -12,6 +12,6 @@ select
 from read_parquet(
     {{ workload_snapshots_files }},
     hive_partitioning = false,
-    union_by_name = true,
+    union_by_name = {{ workload_snapshots_union_by_name }},
     filename = true
 )
