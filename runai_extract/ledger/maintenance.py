@@ -84,6 +84,7 @@ def maintain(
             done.compactions += 1
             _manifest(lake, spec, commit, run_id)
         done.uniform = tables.stamp_uniform(spec)
+        tables.apply_properties(spec)
         tables.checkpoint(spec)
         done.vacuumed = len(tables.vacuum(spec, int(retention / timedelta(hours=1))))
         done.files_after = len(tables.live_files(spec))

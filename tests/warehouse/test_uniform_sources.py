@@ -18,7 +18,7 @@ from deltalake import DeltaTable
 from runai_extract.ledger.maintenance import maintain
 from transforms.catalog import INGEST_RUNS_TABLE, QUARANTINE_TABLE
 from transforms.storage import Lake
-from transforms.tables import Tables
+from transforms.tables import TABLE_PROPERTIES, Tables
 from warehouse.build import build_views, plan_build
 
 
@@ -65,6 +65,8 @@ def test_a_table_from_an_older_release_is_read_by_name_until_maintenance_checks_
 
     report = maintain(lake, now=datetime(2026, 12, 4, tzinfo=UTC))
     assert report.to_dict()["tables"]["_ops/ingest_runs"]["uniform"] is True
+    # and its log gets a checkpoint every 10 commits, like a table this release creates
+    assert DeltaTable(tables.uri(INGEST_RUNS_TABLE)).metadata().configuration == TABLE_PROPERTIES
     assert not _reads_by_name(lake)
     build_views(tmp_path / "warehouse.duckdb", lake)
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
