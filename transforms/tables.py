@@ -43,9 +43,11 @@ LOG_DIR = "_delta_log"
 T = TypeVar("T")
 # A checkpoint every 10 commits (Delta's default is 100): opening a table replays the JSON commits
 # since its last checkpoint, 32 ms at 93 commits vs 8 ms right after one, and a run opens several
-# tables a few times; writing a checkpoint costs about one such open. maintenance.py sets the same
-# on tables created before this.
-TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
+# tables a few times; writing a checkpoint costs about one such open. Log entries are kept as long
+# as retired files (maintenance sets it to its vacuum retention, 7 days by default), not Delta's
+# 30 days: time travel needs no more, and on local disk opening a table lists the whole log (96
+# syncs a day leave ~200 entries a day per table). maintenance.py sets both on older tables.
+TABLE_PROPERTIES = {"delta.checkpointInterval": "10", "delta.logRetentionDuration": "interval 168 hours"}
 
 # The newest snapshot of each table, kept per Lake object (so for one run) and brought up to date
 # incrementally before every use: see Tables.with_newest.
@@ -352,15 +354,16 @@ class Tables:
             return False  # someone else committed the stamp (or its opposite) first; next time
         return True
 
-    def apply_properties(self, spec: TableSpec) -> bool:
-        """Give a table created before them the ledger's table properties; True when it changed."""
+    def apply_properties(self, spec: TableSpec, overrides: Mapping[str, str] | None = None) -> bool:
+        """Give the table the ledger's properties (plus ``overrides``); True when it changed."""
         from deltalake.exceptions import DeltaError
 
         table = self.load(spec)
         if table is None:
             return False
         current = table.metadata().configuration
-        missing = {k: v for k, v in TABLE_PROPERTIES.items() if current.get(k) != v}
+        wanted = {**TABLE_PROPERTIES, **(overrides or {})}
+        missing = {k: v for k, v in wanted.items() if current.get(k) != v}
         if not missing:
             return False
         try:

@@ -84,7 +84,9 @@ def maintain(
             done.compactions += 1
             _manifest(lake, spec, commit, run_id)
         done.uniform = tables.stamp_uniform(spec)
-        tables.apply_properties(spec)
+        # the log is kept as long as retired files: time travel reaches as far as vacuum allows
+        hours = int(retention / timedelta(hours=1))
+        tables.apply_properties(spec, {"delta.logRetentionDuration": f"interval {hours} hours"})
         tables.checkpoint(spec)
         done.vacuumed = len(tables.vacuum(spec, int(retention / timedelta(hours=1))))
         done.files_after = len(tables.live_files(spec))
