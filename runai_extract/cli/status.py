@@ -17,7 +17,7 @@ from rich.table import Table
 from runai_extract.core.settings import Settings
 from runai_extract.core.times import format_utc
 from runai_extract.ledger.coverage import coverage_summary
-from runai_extract.ledger.retention import days_left, retention_alerts
+from runai_extract.ledger.retention import days_left, retention_alerts, stream_retention
 from runai_extract.ledger.run_records import SyncSummary, recent_runs_by_stream
 from runai_extract.ledger.stall import find_stall, runs_needed
 from runai_extract.ledger.watermarks import StateStore
@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     # which `status` never uses and would pay for at every start (docs/performance.md).
     from runai_extract.audit.recheck import RecheckSummary
 
-STREAMS = ("audit", "org", "workloads")  # usage streams: the watermark is the server time of the last run
+# Every stream with a watermark. The usage streams' watermark is the server time their last
+# committed run read up to; ``metrics`` (workloads' GPU metrics) and ``quotas`` (org units' quota
+# and allocation series) expire on the control plane, so a stalled one loses samples for good.
+STREAMS = ("audit", "org", "workloads", "metrics", "quotas")
 
 
 def print_summary(summary: SyncSummary, console: Console | None = None) -> None:
@@ -97,7 +100,8 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
         lag = now - state.watermark
         out.print(
             f"{stream}: watermark {format_utc(state.watermark)} ({_human(lag.total_seconds())} behind now), "
-            f"last run {state.run_id}{_retention_note(settings, stream, state.watermark, now)}"
+            f"last successful run {state.run_id}{_when(state.updated_at, now)}"
+            f"{_retention_note(settings, stream, state.watermark, now)}"
         )
     for alert in retention_alerts(lake, settings.retention, settings.retention_margin, now=now):
         out.print(f"[bold red]ALERT retention lag: {escape(str(alert))}[/]", highlight=False)
@@ -130,9 +134,14 @@ def print_status(settings: Settings, console: Console | None = None) -> None:
         out.print(f"[yellow]quarantined records: {quarantined}[/]")
 
 
+def _when(moment: datetime | None, now: datetime) -> str:
+    """' (N h ago)': when the last successful run committed, which a server-time watermark hides."""
+    return "" if moment is None else f" ({_human((now - moment).total_seconds())} ago)"
+
+
 def _retention_note(settings: Settings, stream: str, watermark: datetime, now: datetime) -> str:
     """', N days before unsynced records leave the API' for the streams the API keeps for a while."""
-    kept = settings.retention.get(stream)
+    kept = stream_retention(settings.retention).get(stream)
     if kept is None:
         return ""
     return f"; {days_left(watermark, kept, now):.1f} days before unsynced records leave the API"

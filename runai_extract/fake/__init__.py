@@ -26,11 +26,12 @@ the last phase change, ``updatedAt`` the last change of any kind, ``completedAt`
 Completed/Failed/Stopped and ``deletedAt`` on deletion; ``GET /api/v1/workloads/{id}`` also
 returns deleted workloads; history comes in a hash order, not by time.
 
-GPU metrics and consumption reports (gpu_metrics.py, metric_routes.py, reports.py) come from
-the same plans: each workload's utilisation profile (idle notebooks, 8-GPU jobs using one GPU,
-busy training), each org unit's quota over time, and reports computed from Running time
-(``gpu_efficiency_truth``, ``idle_workloads_truth``; ``FakeConfig.report_skew`` makes a report
-disagree).
+GPU metrics and consumption reports (gpu_metrics.py, metric_routes.py, cluster_metrics.py,
+reports.py) come from the same plans: each workload's utilisation profile (idle notebooks, 8-GPU
+jobs using one GPU, busy training), its pods' share of it (pods.py: the pods list and per-pod,
+per-GPU series), each org unit's quota over time, cluster and node-pool allocation summed over
+their workloads, and reports computed from Running time (``gpu_efficiency_truth``,
+``idle_workloads_truth``; ``FakeConfig.report_skew`` makes a report disagree).
 
 Where the real API is silent the fake picks the stricter reading and says so: the audit-log
 window is inclusive at BOTH ends (``start <= timestamp <= end``), ties on the sort key are

@@ -69,9 +69,26 @@ def profile_of(seed: int, plan: WorkloadPlan) -> Profile:
 
 def utilisation(profile: Profile, t_ms: int) -> float:
     """Mean utilisation (percent) over the workload's GPUs in the UTC hour holding ``t_ms``."""
+    return round(_busy(profile, t_ms) / profile.divisor, 3)
+
+
+def device_utilisation(profile: Profile, devices: int, t_ms: int) -> list[float]:
+    """Utilisation (percent, unrounded) of each of the workload's ``devices`` GPUs at ``t_ms``.
+
+    What the pods' per-GPU series show: the hog's first GPU works and the others idle, every other
+    workload's GPUs work alike, so the mean over the GPUs is :func:`utilisation` (before rounding).
+    """
+    busy = _busy(profile, t_ms)
+    if profile.kind == "hog":
+        return [busy, *([0.0] * (devices - 1))]
+    return [busy] * devices
+
+
+def _busy(profile: Profile, t_ms: int) -> float:
+    """The working GPUs' utilisation in the UTC hour holding ``t_ms``: base plus the hour's wobble."""
     fraction = _mix(profile.key ^ (t_ms // HOUR_MS)) / _MASK  # in [0, 1], the same for the whole hour
     wobble = (2 * fraction - 1) * profile.wobble
-    return round(max(profile.base + wobble, 0.0) / profile.divisor, 3)
+    return max(profile.base + wobble, 0.0)
 
 
 _MASK = (1 << 64) - 1
@@ -175,6 +192,7 @@ __all__ = [
     "IDLE_LINE",
     "Profile",
     "QuotaPlan",
+    "device_utilisation",
     "efficiency_truth",
     "idle_truth",
     "memory_bytes",

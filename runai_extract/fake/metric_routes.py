@@ -1,18 +1,21 @@
-"""The metrics routes of the fake (README 4.6 and 7): workload, project and department metrics.
+"""The metrics routes of the fake (README 4.6 and 7): workload, pod, project and department metrics.
 
-``GET /api/v1/workloads/{id}/metrics`` and ``GET /api/v1/org-unit/{projects|departments}/{id}/metrics``
-take ``metricType`` (required, comma-joined), ``start`` and ``end`` (required) and
-``numberOfSamples`` (0..1000, default 20) and answer ``{"measurements": [{type, labels, values}]}``
-with values as strings, from the simulator's truth (gpu_metrics.py).
+``GET /api/v1/workloads/{id}/metrics``, ``/api/v1/workloads/{id}/pods/{podId}/metrics`` and
+``GET /api/v1/org-unit/{projects|departments}/{id}/metrics`` take ``metricType`` (required,
+comma-joined), ``start`` and ``end`` (required) and ``numberOfSamples`` (0..1000, default 20) and
+answer ``{"measurements": [{type, labels, values}]}`` with values as strings, from the
+simulator's truth (gpu_metrics.py). Cluster and node-pool metrics are in cluster_metrics.py.
 
 Choices where the reference is silent:
 
 * samples are ``numberOfSamples`` instants spread evenly over [start, end], both ends included
   (one sample: at ``start``); an instant after ``sim_now``, before the metrics retention
-  (``FakeConfig.metrics_retention_days``) or, for a workload, when it is not Running has no
+  (``FakeConfig.metrics_retention_days``) or, for a workload or pod, when it is not Running has no
   sample (a series may be empty, as Prometheus leaves it);
-* the workload's GPU_UTILIZATION is its mean over its GPUs (``labels`` null), not one series per
-  GPU (the pods' metrics route, not served, has those);
+* the workload's GPU_UTILIZATION is its mean over its GPUs (``labels`` null); a pod's is the mean
+  over its own GPUs, and its ``*_PER_GPU`` types have one series per GPU (``labels`` ``{"gpu": "0"}``),
+  so the pods' GPU-weighted mean is the workload's value; a pod's memory is its share of the
+  workload's;
 * a metric type of the enum that the fake does not simulate (CPU_*, NIM_*, ...) is left out and
   the answer is 207 Partial success; a name outside the enum is a 400.
 """
@@ -22,7 +25,6 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,11 +33,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runai_extract.fake.cluster_metrics import ClusterMetricHandlers
 from runai_extract.fake.config import FakeConfig
-from runai_extract.fake.filters import datetime_to_us, integer_param, parse_instant
 from runai_extract.fake.gpu_metrics import (
     Profile,
     QuotaPlan,
+    device_utilisation,
     memory_bytes,
     profile_of,
     quota_plan,
@@ -43,12 +46,19 @@ from runai_extract.fake.gpu_metrics import (
     utilisation,
 )
 from runai_extract.fake.lifecycle import DAY_MS, RUNNING, WorkloadPlan
-from runai_extract.fake.problems import ApiProblem, bad_request, missing_parameter
+from runai_extract.fake.metric_query import (
+    MetricsQuery,
+    Params,
+    answer,
+    number,
+    parse_metrics_query,
+    served_instants,
+)
+from runai_extract.fake.pods import pod_devices, pod_gpus, pod_index
+from runai_extract.fake.problems import ApiProblem
 from runai_extract.fake.reports import ReportStore
 from runai_extract.fake.workload_render import iso_ms
 from runai_extract.fake.workloads import WorkloadModel
-
-Params = Sequence[tuple[str, str]]
 
 WORKLOAD_METRIC_TYPES = frozenset(
     {
@@ -61,6 +71,23 @@ WORKLOAD_METRIC_TYPES = frozenset(
         "NIM_TIME_PER_OUTPUT_TOKEN_SECONDS",
     }
 )  # fmt: skip
+POD_METRIC_TYPES = frozenset(
+    {
+        "GPU_UTILIZATION_PER_GPU", "GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES_PER_GPU",
+        "GPU_MEMORY_USAGE_BYTES", "CPU_USAGE_CORES", "CPU_MEMORY_USAGE_BYTES",
+        "GPU_GRAPHICS_ENGINE_ACTIVITY_PER_GPU", "GPU_SM_ACTIVITY_PER_GPU", "GPU_SM_OCCUPANCY_PER_GPU",
+        "GPU_TENSOR_ACTIVITY_PER_GPU", "GPU_FP64_ENGINE_ACTIVITY_PER_GPU",
+        "GPU_FP32_ENGINE_ACTIVITY_PER_GPU", "GPU_FP16_ENGINE_ACTIVITY_PER_GPU",
+        "GPU_MEMORY_BANDWIDTH_UTILIZATION_PER_GPU", "GPU_NVLINK_TRANSMITTED_BANDWIDTH_PER_GPU",
+        "GPU_NVLINK_RECEIVED_BANDWIDTH_PER_GPU", "GPU_PCIE_TRANSMITTED_BANDWIDTH_PER_GPU",
+        "GPU_PCIE_RECEIVED_BANDWIDTH_PER_GPU", "GPU_SWAP_MEMORY_BYTES_PER_GPU",
+        "NIM_NUM_REQUESTS_RUNNING", "NIM_NUM_REQUESTS_WAITING", "NIM_NUM_REQUEST_MAX",
+        "NIM_REQUEST_SUCCESS_TOTAL", "NIM_REQUEST_FAILURE_TOTAL", "NIM_GPU_CACHE_USAGE_PERC",
+        "NIM_TIME_TO_FIRST_TOKEN_SECONDS", "NIM_E2E_REQUEST_LATENCY_SECONDS",
+        "NIM_TIME_TO_FIRST_TOKEN_SECONDS_PERCENTILES", "NIM_E2E_REQUEST_LATENCY_SECONDS_PERCENTILES",
+        "NVLINK_BANDWIDTH_TOTAL", "NVLINK_BANDWIDTH_TOTAL_PER_GPU",
+    }
+)  # fmt: skip
 ORG_UNIT_METRIC_TYPES = frozenset(
     {
         "GPU_QUOTA", "CPU_QUOTA_MILLICORES", "CPU_MEMORY_QUOTA_MB", "GPU_ALLOCATION",
@@ -70,47 +97,10 @@ ORG_UNIT_METRIC_TYPES = frozenset(
 SIMULATED_WORKLOAD: tuple[str, ...] = (
     "GPU_UTILIZATION", "GPU_MEMORY_USAGE_BYTES", "GPU_ALLOCATION", "POD_COUNT", "RUNNING_POD_COUNT",
 )  # fmt: skip
+SIMULATED_POD: tuple[str, ...] = (
+    "GPU_UTILIZATION", "GPU_UTILIZATION_PER_GPU", "GPU_MEMORY_USAGE_BYTES", "GPU_MEMORY_USAGE_BYTES_PER_GPU",
+)  # fmt: skip
 SIMULATED_ORG_UNIT = ("GPU_QUOTA", "GPU_ALLOCATION")
-MAX_SAMPLES = 1000
-DEFAULT_SAMPLES = 20
-
-
-@dataclass(frozen=True)
-class MetricsQuery:
-    types: tuple[str, ...]
-    start_ms: int
-    end_ms: int
-    samples: int
-
-    def instants(self) -> list[int]:
-        """``samples`` instants evenly over [start, end], both ends included."""
-        if self.samples == 0:
-            return []
-        if self.samples == 1:
-            return [self.start_ms]
-        span = self.end_ms - self.start_ms
-        return [self.start_ms + span * i // (self.samples - 1) for i in range(self.samples)]
-
-
-def parse_metrics_query(params: Params, allowed: frozenset[str]) -> MetricsQuery:
-    """Validate the metrics parameters the way the API does: 400 with a named parameter."""
-    single = dict(params)
-    raw_types = [value for key, value in params if key == "metricType"]
-    if not raw_types or not any(raw_types):
-        raise missing_parameter("metricType")
-    types = tuple(dict.fromkeys(t.strip() for raw in raw_types for t in raw.split(",") if t.strip()))
-    unknown = [t for t in types if t not in allowed]
-    if unknown:
-        raise bad_request(f"query parameter 'metricType' has an unknown value {unknown[0]!r}")
-    for name in ("start", "end"):
-        if not single.get(name):
-            raise missing_parameter(name)
-    start = datetime_to_us(parse_instant(single["start"], "start")) // 1000
-    end = datetime_to_us(parse_instant(single["end"], "end")) // 1000
-    if start > end:
-        raise bad_request("query parameter 'start' must not be after 'end'")
-    samples = integer_param(single, "numberOfSamples", DEFAULT_SAMPLES, minimum=0, maximum=MAX_SAMPLES)
-    return MetricsQuery(types, start, end, samples)
 
 
 class MetricHandlers:
@@ -158,22 +148,60 @@ class MetricHandlers:
             for kind in query.types
             if kind in SIMULATED_WORKLOAD
         ]
-        return _answer(query, measurements, SIMULATED_WORKLOAD)
+        return answer(query, measurements, SIMULATED_WORKLOAD)
 
     def _workload_values(self, plan: WorkloadPlan, kind: str, instants: list[int]) -> list[dict[str, str]]:
         profile = self._profile(plan)
         values: list[dict[str, str]] = []
         for t in instants:
             if kind == "GPU_UTILIZATION":
-                value = _number(utilisation(profile, t))
+                value = number(utilisation(profile, t))
             elif kind == "GPU_MEMORY_USAGE_BYTES":
                 value = str(memory_bytes(profile, plan.gpus, t))
             elif kind == "GPU_ALLOCATION":
-                value = _number(plan.gpus)
+                value = number(plan.gpus)
             else:  # POD_COUNT, RUNNING_POD_COUNT: every pod runs while the workload does
                 value = str(plan.pods)
             values.append({"value": value, "timestamp": iso_ms(t)})
         return values
+
+    # -- pods ---------------------------------------------------------------------------------------
+    def pod_metrics(self, params: Params, path: Mapping[str, str]) -> tuple[int, bytes]:
+        plan = self.model.find(path["workload_id"])
+        if plan is None:
+            raise ApiProblem(404, "Resource id not found.", f"workload {path['workload_id']} does not exist")
+        index = pod_index(plan, path["pod_id"], self.model.now_ms)
+        if index is None:
+            details = f"pod {path['pod_id']} of workload {plan.id} does not exist"
+            raise ApiProblem(404, "Resource id not found.", details)
+        query = parse_metrics_query(params, POD_METRIC_TYPES)
+        instants = [t for t in self._served(query) if running_at(plan, t)]
+        measurements = [
+            measurement
+            for kind in query.types
+            if kind in SIMULATED_POD
+            for measurement in self._pod_series(plan, index, kind, instants)
+        ]
+        return answer(query, measurements, SIMULATED_POD)
+
+    def _pod_series(
+        self, plan: WorkloadPlan, index: int, kind: str, instants: list[int]
+    ) -> list[dict[str, object]]:
+        """One series of the pod's mean (``labels`` null), or one per GPU for ``*_PER_GPU``."""
+        profile = self._profile(plan)
+        per_gpu = kind.endswith("_PER_GPU")
+        rows = [pod_sample(profile, plan, index, kind, t) for t in instants]
+        stamps = [iso_ms(t) for t in instants]
+        return [
+            {
+                "type": kind,
+                "labels": {"gpu": str(gpu)} if per_gpu else None,
+                "values": [
+                    {"value": row[gpu], "timestamp": ts} for row, ts in zip(rows, stamps, strict=True)
+                ],
+            }
+            for gpu in range(pod_devices(plan) if per_gpu else 1)
+        ]
 
     # -- org units ----------------------------------------------------------------------------------
     def project_metrics(self, params: Params, path: Mapping[str, str]) -> tuple[int, bytes]:
@@ -194,14 +222,14 @@ class MetricHandlers:
         for metric in query.types:
             if metric == "GPU_QUOTA":
                 quota = self.quotas[unit.id]
-                values = [_number(quota.at(t)) for t in instants]
+                values = [number(quota.at(t)) for t in instants]
             elif metric == "GPU_ALLOCATION":
-                values = [_number(v) for v in self.allocation(unit.id, instants)]
+                values = [number(v) for v in self.allocation(unit.id, instants)]
             else:
                 continue
             series = [{"value": v, "timestamp": iso_ms(t)} for v, t in zip(values, instants, strict=True)]
             measurements.append({"type": metric, "labels": None, "values": series})
-        return _answer(query, measurements, SIMULATED_ORG_UNIT)
+        return answer(query, measurements, SIMULATED_ORG_UNIT)
 
     def allocation(self, unit_id: str, instants: Sequence[int]) -> list[float]:
         """GPUs the unit's workloads hold at each instant."""
@@ -214,21 +242,24 @@ class MetricHandlers:
 
     def _served(self, query: MetricsQuery) -> list[int]:
         """The query's instants that the control plane still has: not future, not expired."""
-        now = self.model.now_ms
-        oldest = now - self.retention_ms
-        return [t for t in query.instants() if oldest <= t <= now]
+        return served_instants(query, self.model.now_ms, self.retention_ms)
 
 
-def _answer(
-    query: MetricsQuery, measurements: Sequence[Mapping[str, object]], simulated: tuple[str, ...]
-) -> tuple[int, bytes]:
-    partial = any(kind not in simulated for kind in query.types)
-    return (207 if partial else 200), orjson.dumps({"measurements": measurements})
+def pod_sample(profile: Profile, plan: WorkloadPlan, index: int, kind: str, t_ms: int) -> list[str]:
+    """Pod ``index``'s value at ``t_ms``: its mean, or one value per GPU for a ``*_PER_GPU`` type.
 
-
-def _number(value: float) -> str:
-    """A metric value as the API writes it: '2', '0.5', '91.25'."""
-    return str(int(value)) if float(value).is_integer() else repr(round(float(value), 6))
+    Utilisation: the pod's slice of the workload's GPUs (device_utilisation), so the pods'
+    GPU-weighted mean is the workload's. Memory: the pod's GPU share of the workload's, split
+    evenly over its GPUs.
+    """
+    devices = pod_devices(plan)
+    per_gpu = kind.endswith("_PER_GPU")
+    if kind.startswith("GPU_UTILIZATION"):
+        every = device_utilisation(profile, devices * plan.pods, t_ms)
+        mine = every[index * devices : (index + 1) * devices]
+        return [number(round(v, 3)) for v in mine] if per_gpu else [number(round(sum(mine) / devices, 3))]
+    held = int(memory_bytes(profile, plan.gpus, t_ms) * pod_gpus(plan) / plan.gpus)
+    return [str(held // devices)] * devices if per_gpu else [str(held)]
 
 
 # -- routes -----------------------------------------------------------------------------------------
@@ -241,16 +272,17 @@ class AnsweringServer(Protocol):
 
 
 def gpu_routes(server: AnsweringServer, model: WorkloadModel, config: FakeConfig) -> list[Route]:
-    """Metrics of workloads and org units, and the consumption reports, over one tenant."""
+    """Metrics of workloads, pods, org units, clusters and node pools, and the consumption reports."""
     handlers = MetricHandlers(model, config.metrics_retention_days)
+    clusters = ClusterMetricHandlers(model, handlers.retention_ms, handlers.quotas)
     reports = ReportStore(model, dict(config.report_skew), config.client_id)
 
     def json_get(render: Callable[[Params, Mapping[str, str]], tuple[int, bytes]]) -> Answer:
-        def answer(params: Params, path: Mapping[str, str], body: bytes) -> tuple[int, bytes, str]:
+        def reply(params: Params, path: Mapping[str, str], body: bytes) -> tuple[int, bytes, str]:
             status, payload = render(params, path)
             return status, payload, JSON
 
-        return answer
+        return reply
 
     def create(params: Params, path: Mapping[str, str], body: bytes) -> tuple[int, bytes, str]:
         return 202, orjson.dumps(reports.create(body)), JSON
@@ -280,8 +312,14 @@ def gpu_routes(server: AnsweringServer, model: WorkloadModel, config: FakeConfig
     reports_path = "/api/v1/org-unit/reports"
     return [
         route("/api/v1/workloads/{workload_id}/metrics", json_get(handlers.workload_metrics)),
+        route("/api/v1/workloads/{workload_id}/pods/{pod_id}/metrics", json_get(handlers.pod_metrics)),
         route("/api/v1/org-unit/projects/{project_id}/metrics", json_get(handlers.project_metrics)),
         route("/api/v1/org-unit/departments/{department_id}/metrics", json_get(handlers.department_metrics)),
+        route("/api/v1/clusters/{cluster_uuid}/metrics", json_get(clusters.cluster_metrics)),
+        route(
+            "/api/v1/clusters/{cluster_uuid}/nodepools/{nodepool_name}/metrics",
+            json_get(clusters.nodepool_metrics),
+        ),
         route(reports_path, create, "POST"),
         route(reports_path, listing),
         route(reports_path + "/availability", available),

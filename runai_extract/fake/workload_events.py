@@ -29,7 +29,7 @@ POD_START = (
         "Normal",
         "Scheduled",
         "runai-scheduler",
-        "Successfully assigned {ns}/{pod} to gpu-node-{node:02d}",
+        "Successfully assigned {ns}/{pod} to {node}",
     ),
     (3500, "Normal", "Pulling", "kubelet", 'Pulling image "{image}"'),
     (1200, "Normal", "Pulled", "kubelet", 'Successfully pulled image "{image}"'),
@@ -58,7 +58,11 @@ def workload_events(plan: WorkloadPlan, namespace: str, image: str, now_ms: int)
             for pod in range(plan.pods):
                 for before, kind, reason, source, text in POD_START:
                     message = text.format(
-                        ns=namespace, pod=_pod(plan, pod), node=(pod + i) % 16, image=image, name=plan.name
+                        ns=namespace,
+                        pod=pod_name(plan, pod),
+                        node=node_name(pod, i),
+                        image=image,
+                        name=plan.name,
                     )
                     raw.append((ms - before + pod, kind, reason, source, message, pod))
         elif phase == PENDING and previous == RUNNING:
@@ -87,9 +91,9 @@ def workload_events(plan: WorkloadPlan, namespace: str, image: str, now_ms: int)
             "reason": reason,
             "source": source,
             "involvedObject": {
-                "uid": stable_uuid(plan.id, "pod", pod),
+                "uid": pod_uid(plan, pod),
                 "kind": "Pod",
-                "name": _pod(plan, pod),
+                "name": pod_name(plan, pod),
                 "namespace": namespace,
             },
         }
@@ -119,5 +123,15 @@ def _order_key(*parts: object) -> bytes:
     return hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
 
 
-def _pod(plan: WorkloadPlan, pod: int) -> str:
+def pod_name(plan: WorkloadPlan, pod: int) -> str:
     return f"{plan.name}-0-{pod}"
+
+
+def pod_uid(plan: WorkloadPlan, pod: int) -> str:
+    """The pod's id: the same in its events, the pods list and its metrics route."""
+    return stable_uuid(plan.id, "pod", pod)
+
+
+def node_name(pod: int, phase_index: int) -> str:
+    """The node a pod runs on during the Running phase at ``phase_index`` (events and pods agree)."""
+    return f"gpu-node-{(pod + phase_index) % 16:02d}"

@@ -110,8 +110,8 @@ def render_workload(
         "requestedPods": {"number": plan.pods, "min": plan.pods, "max": plan.pods}
         if plan.pods > 1
         else {"number": 1},
-        "workloadRequestedResources": _requested(plan.gpus, plan.pods),
-        "podsRequestedResources": _requested(per_pod, 1),
+        "workloadRequestedResources": requested_resources(plan.gpus, plan.pods),
+        "podsRequestedResources": requested_resources(per_pod, 1),
         "allocatedResources": {"gpu": plan.gpus if running else 0, "cpu": 8 * plan.pods if running else 0},
         "requestedNodePools": [plan.nodepool, "default"] if plan.nodepool != "default" else ["default"],
         "currentNodePools": [plan.nodepool] if running else [],
@@ -162,7 +162,8 @@ def render_detail(served: ServedWorkload, plan: WorkloadPlan, now_ms: int) -> di
     return detail
 
 
-def _requested(gpus: float, pods: int) -> dict[str, Any]:
+def requested_resources(gpus: float, pods: int) -> dict[str, Any]:
+    """What ``pods`` pods holding ``gpus`` GPUs request (the workload, one pod or a pods list item)."""
     value: float = int(gpus) if float(gpus).is_integer() else gpus
     return {
         "gpuRequestType": "portion",

@@ -1,4 +1,4 @@
-"""The workload and lookup routes of the fake (README sections 4.1-4.5 and 6), as of ``sim_now``.
+"""The workload and lookup routes of the fake (README sections 4.1-4.5, 4.8 and 6), as of ``sim_now``.
 
 Each handler turns validated query parameters into a response body; the app wraps them with the
 same latency, faults, bearer auth and spoiled bodies as the audit log (``FakeApi.data``).
@@ -40,6 +40,7 @@ from runai_extract.fake.org_render import (
     project_rows,
     user_wire,
 )
+from runai_extract.fake.pods import workload_pods
 from runai_extract.fake.problems import ApiProblem
 from runai_extract.fake.releases import WORKLOADS_FILTER_CAP, Release
 from runai_extract.fake.workload_events import history_records, workload_events
@@ -73,6 +74,7 @@ def workload_routes(server: DataServer, model: WorkloadModel, served: Release) -
         route(WORKLOADS_PATH + "/{workload_id}", handlers.workload),
         route(WORKLOADS_PATH + "/{workload_id}/events", handlers.events),
         route(WORKLOADS_PATH + "/{workload_id}/history", handlers.history),
+        route(WORKLOADS_PATH + "/{workload_id}/pods", handlers.pods),
         route("/api/v1/clusters", handlers.clusters),
         route("/api/v1/org-unit/departments", handlers.departments),
         route("/api/v1/org-unit/projects", handlers.projects),
@@ -147,6 +149,21 @@ class WorkloadHandlers:
         events = workload_events(plan, namespace, IMAGES[plan.type], now_ms)
         page, following = page_of(history_records(plan, events, now_ms), offset, limit)
         return _envelope("records", page, following)
+
+    def pods(self, params: Params, path: Mapping[str, str]) -> bytes:
+        """The workload's pods (README 4.8): ``deleted``, ``search`` on the name, offset paging."""
+        plan = self._plan(path)
+        single = dict(params)
+        deleted = boolean_param(single, "deleted")
+        offset, limit = paging(params)
+        needle = (single.get("search") or "").lower()
+        chosen = [
+            wire
+            for gone, wire in workload_pods(plan, self.model.tenant_id, self.model.now_ms)
+            if gone == deleted and needle in wire["name"].lower()
+        ]
+        page, following = page_of(chosen, offset, limit)
+        return _envelope("pods", page, following)
 
     # -- lookups ----------------------------------------------------------------------------------
     def clusters(self, params: Params, path: Mapping[str, str]) -> bytes:

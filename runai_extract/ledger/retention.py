@@ -58,6 +58,20 @@ def days_left(watermark: datetime, retention: timedelta, now: datetime) -> float
     return (watermark + retention - now) / timedelta(days=1)
 
 
+# Streams that read another stream's store and so share its retention: the org units' quota and
+# allocation series (stream ``quotas``) are metrics, kept exactly as long as the workloads' metrics.
+SHARED_RETENTION: Mapping[str, str] = {"quotas": "metrics"}
+
+
+def stream_retention(retention: Mapping[str, timedelta]) -> dict[str, timedelta]:
+    """Each stream's retention: the configured ones plus the streams that share one of them."""
+    every = dict(retention)
+    for stream, source in SHARED_RETENTION.items():
+        if source in every:
+            every.setdefault(stream, every[source])
+    return every
+
+
 def retention_alerts(
     lake: Lake, retention: Mapping[str, timedelta], margin: timedelta, *, now: datetime | None = None
 ) -> list[RetentionAlert]:
@@ -65,7 +79,7 @@ def retention_alerts(
     current = now or datetime.now(UTC)
     store = StateStore(lake)
     alerts: list[RetentionAlert] = []
-    for stream, kept in sorted(retention.items()):
+    for stream, kept in sorted(stream_retention(retention).items()):
         state = store.read(stream)
         if state is None or state.watermark > current - (kept - margin):
             continue
