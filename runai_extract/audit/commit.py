@@ -9,7 +9,9 @@ starts at or before the current watermark (a backfill past a gap must not hide t
 conflict the attempt is repeated against the newer version; nothing is re-paged.
 
 After the commit come the manifest and the run record (ledger/): a crash between them leaves the
-rows and the watermark together, and ``verify`` names the commit that lacks its manifest.
+rows and the watermark together without those two, and the next audit run (or ``compact``)
+writes them from the commit's own metadata (ledger/manifests.recover_audit_commits) before it
+does anything else, so after a rerun ``verify`` passes and ``status`` shows no gap.
 """
 
 from __future__ import annotations

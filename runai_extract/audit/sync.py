@@ -34,7 +34,11 @@ from runai_extract.audit.windows import plan_window, split_window
 from runai_extract.core.errors import AuthError, ConfigError, LedgerError
 from runai_extract.core.settings import Settings, require_api
 from runai_extract.core.times import Window, format_utc
-from runai_extract.ledger.manifests import manifest_pending, record_audit_window
+from runai_extract.ledger.manifests import (
+    manifest_pending,
+    record_audit_window,
+    recover_audit_commits,
+)
 from runai_extract.ledger.retention import retention_alerts
 from runai_extract.ledger.run_records import Progress, SilentProgress, SyncSummary, new_run_id, record_run
 from runai_extract.ledger.watermarks import StateStore
@@ -146,6 +150,8 @@ def run_slices(
     sink.plan(slices)
     if slices:
         tables = Tables(lake)
+        # A run killed right after a commit left rows without their manifest and run record: first those.
+        pointers = recover_audit_commits(lake, run_id)
         with RunaiClient(require_api(settings), transport=transport) as client:
             client.connect()  # first contact here, once: a wrong URL fails before any slice starts
             _probe(client)
@@ -161,7 +167,8 @@ def run_slices(
                     sink.slice_done(staged.result)
             except _SliceFailed as failed:
                 _commit_one(tables, failed.staged, run_id, mode, settings.page_size, after_commit)  # raises
-        manifest_pending(lake, run_id)  # this run's records, quarantine and reconciliation rows
+        # This run's records, quarantine and reconciliation rows; and how far the recovery looked.
+        manifest_pending(lake, run_id, pointers=pointers)
     summary.seconds = time.monotonic() - started
     if summary.drift():
         log.warning("audit %s %s: schema drift %s", mode, run_id, dict(sorted(summary.drift().items())))

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from runai_extract.core.errors import ConfigError
-from runai_extract.ledger.manifests import Manifested, append_manifest, file_ids, manifest_pending, stream_of
+from runai_extract.ledger.manifests import (
+    Manifested,
+    append_manifest,
+    file_ids,
+    manifest_pending,
+    recover_audit_commits,
+    stream_of,
+)
 from transforms.catalog import ALL_TABLES, MANIFESTS_TABLE
 from transforms.digest import id_set_digest
 from transforms.storage import Lake
@@ -75,7 +82,9 @@ def maintain(
     today = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
     tables = Tables(lake)
     report = MaintenanceReport()
-    manifest_pending(lake, run_id)  # the records of runs that crashed before manifesting them
+    # What runs killed before their manifests left: audit commits first (before a compaction
+    # retires their files), then the records of those runs.
+    manifest_pending(lake, run_id, pointers=recover_audit_commits(lake, run_id))
     for spec in ALL_TABLES:
         if not tables.exists(spec):
             continue

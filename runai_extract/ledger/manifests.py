@@ -27,7 +27,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,13 +38,17 @@ import pyarrow.parquet as pq
 
 from runai_extract import __version__
 from runai_extract.core.errors import ConcurrentCommitError, StateError
-from runai_extract.core.times import format_utc
-from runai_extract.ledger.run_records import SliceResult
-from transforms.catalog import MANIFESTS_TABLE, STREAM_TABLES
+from runai_extract.core.times import format_utc, parse_iso
+from runai_extract.ledger.run_records import SliceResult, record_run
+from runai_extract.ledger.watermarks import commit_app
+from transforms.catalog import AUDIT_EVENTS_TABLE, INGEST_RUNS_TABLE, MANIFESTS_TABLE, STREAM_TABLES
 from transforms.digest import id_set_digest
 from transforms.schemas import SCHEMA_VERSION
 from transforms.storage import Lake
-from transforms.tables import Commit, Tables, TableSpec
+from transforms.tables import LOG_DIR, Commit, Tables, TableSpec, parse_commit
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -57,6 +61,8 @@ MANIFEST_FORMAT = 2
 MAX_APPEND_ATTEMPTS = 8
 # Query parameters the audit extractor sends for every window (pagination.audit_pages).
 AUDIT_SORT = {"sortBy": "timestamp", "sortOrder": "asc"}
+# How far another writer's clock may lag when missed manifests are looked for by written_at.
+RECOVERY_CLOCK_MARGIN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -186,10 +192,18 @@ def list_streams(lake: Lake) -> list[str]:
 
 
 def append_manifest(
-    lake: Lake, record: Manifested, run_id: str, extra_txns: Mapping[str, int] | None = None
+    lake: Lake,
+    record: Manifested,
+    run_id: str,
+    extra_txns: Mapping[str, int] | None = None,
+    *,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Hash the files ``record`` names and append its manifest to the stream's chain; returns it."""
-    body = _body(lake, record, run_id)
+    """Hash the files ``record`` names and append its manifest to the stream's chain; returns it.
+
+    ``extra`` adds keys to the manifest (``recovered_by``: the run that wrote a missed manifest).
+    """
+    body = {**_body(lake, record, run_id), **dict(extra or {})}
     tables = Tables(lake)
     for _ in range(MAX_APPEND_ATTEMPTS):
         snapshot = tables.ensure(MANIFESTS_TABLE)
@@ -307,6 +321,195 @@ def record_audit_window(
     append_manifest(lake, record, run_id)
 
 
+def recover_audit_commits(lake: Lake, run_id: str) -> dict[str, int]:
+    """Finish what runs killed after an audit commit left undone: its manifest and its run record.
+
+    Why: a slice's data commit, its manifest and its run record are three commits (three
+    tables), so a run killed after the first (SIGKILL, a lost node) leaves rows that are stored,
+    watermarked and read by every view, but that no manifest names (``verify`` would call them
+    INSERTED for ever) and no run record covers (``status`` and export bundles would show a gap
+    where the rows are). The next audit run (or maintenance) calls this first and writes both
+    from what the commit recorded about itself (run, mode, window, rows, the API's total); a
+    recovered manifest says ``recovered_by`` which run wrote it. Only the ledger's own commits
+    (its commit token, stream and commit counter) are taken, and a manifest only while the
+    commit's files are all live: a commit made by anyone else stays INSERTED, and files a
+    compaction already vouched for need nothing more. A run still between its commit and its
+    manifest at that moment gets a second manifest and run record of the same commit (verify
+    reads the later one; the window is covered either way).
+
+    Returns the pointer to store with the run's next manifest (``manifest_pending(pointers=)``):
+    the audit version up to which every such commit is now complete, so the next run scans only
+    what came after (empty while the audit table does not exist).
+    """
+    tables = Tables(lake)
+    audit = tables.load(AUDIT_EVENTS_TABLE)
+    if audit is None:
+        return {}
+    newest = audit.version()
+    pointer = {manifested_app(AUDIT_EVENTS_TABLE): newest}
+    ours = [
+        commit
+        for commit in _commits(tables, AUDIT_EVENTS_TABLE, _audit_scan_start(lake, tables), newest)
+        if commit.operation != "OPTIMIZE" and _is_ledger_commit(commit, "audit")
+    ]
+    if not ours:
+        return pointer
+    _recover_manifests(lake, tables, audit, [c for c in ours if c.adds], run_id)
+    _recover_run_records(lake, ours)
+    return pointer
+
+
+def _recover_manifests(
+    lake: Lake, tables: Tables, audit: DeltaTable, commits: list[Commit], run_id: str
+) -> None:
+    if not commits:
+        return
+    named = _named_versions(lake, "audit", AUDIT_EVENTS_TABLE.name, min(c.timestamp for c in commits))
+    live = {f.path for f in tables.live_files(AUDIT_EVENTS_TABLE, snapshot=audit)}
+    for commit in commits:
+        if commit.version in named or not all(a.path in live for a in commit.adds):
+            continue
+        meta = commit.metadata
+        start, end = _window_of(commit)
+        record = Manifested(
+            stream="audit",
+            status=str(meta.get("status") or "committed"),
+            window_start=start,
+            window_end=end,
+            commits=[commit],
+            id_column="event_id",
+            api_total=_int_or_none(meta.get("api_total")),
+            params={"start": format_utc(start), "end": format_utc(end), **AUDIT_SORT},
+        )
+        append_manifest(
+            lake,
+            record,
+            str(meta.get("run_id") or run_id),
+            {manifested_app(AUDIT_EVENTS_TABLE): commit.version},
+            extra={"recovered_by": run_id},
+        )
+
+
+def _recover_run_records(lake: Lake, commits: list[Commit]) -> None:
+    """The ingest_runs row of each commit whose run died before writing it (coverage reads these)."""
+    windows = [(commit, *_window_of(commit)) for commit in commits]
+    low = min(start for _, start, _ in windows)
+    high = max(start for _, start, _ in windows) + timedelta(microseconds=1)
+    rows = Tables(lake).read(
+        INGEST_RUNS_TABLE, ["run_id", "stream", "window_start"], time_range=("window_start", low, high)
+    )
+    recorded = {(r["run_id"], r["window_start"]) for r in rows.to_pylist() if r["stream"] == "audit"}
+    for commit, start, end in windows:
+        meta = commit.metadata
+        run = str(meta.get("run_id") or "")
+        if (run, start) in recorded:
+            continue
+        rows_new = _int_or_none(meta.get("rows")) or 0
+        result = SliceResult(
+            start,
+            end,
+            status=str(meta.get("status") or "committed"),
+            rows_written=rows_new,
+            rows_new=rows_new,
+            api_total=_int_or_none(meta.get("api_total")),
+            api_query=meta.get("api_query") if isinstance(meta.get("api_query"), str) else None,
+            files=[f"{AUDIT_EVENTS_TABLE.name}/{a.path}" for a in commit.adds],
+        )
+        record_run(
+            lake, run, str(meta.get("mode") or "sync"), result, commit.timestamp, finished_at=commit.timestamp
+        )
+        recorded.add((run, start))
+
+
+def _window_of(commit: Commit) -> tuple[datetime, datetime]:
+    meta = commit.metadata
+    start = _parse_utc(meta.get("window_start")) or commit.timestamp
+    return start, _parse_utc(meta.get("window_end")) or commit.timestamp
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _audit_scan_start(lake: Lake, tables: Tables) -> int:
+    """The first audit version not yet known to be manifested.
+
+    From the pointer the last recovery stored; a chain written before there was a pointer starts
+    after the newest audit version its head manifest names (older commits were written when a
+    missing manifest could only be reported, and their log entries may be cleaned up by now).
+    """
+    chain = tables.load(MANIFESTS_TABLE)
+    if chain is None:
+        return 0
+    done = tables.app_version(MANIFESTS_TABLE, manifested_app(AUDIT_EVENTS_TABLE), snapshot=chain)
+    if done is not None:
+        return done + 1
+    head = chain_head(lake, "audit")
+    if head is None:
+        return 0
+    rows = tables.read(
+        MANIFESTS_TABLE,
+        ["stream", "seq", "manifest"],
+        snapshot=chain,
+        time_range=("seq", head.seq, head.seq + 1),
+    )
+    versions = [
+        int(c.get("version", -1))
+        for row in rows.to_pylist()
+        if row["stream"] == "audit"
+        for c in (orjson.loads(row["manifest"]).get("commits") or [])
+        if isinstance(c, dict) and c.get("table") == AUDIT_EVENTS_TABLE.name
+    ]
+    return max(versions, default=-1) + 1
+
+
+def _commits(tables: Tables, spec: TableSpec, first: int, last: int) -> list[Commit]:
+    """Versions ``first..last`` of ``spec`` as their log entries record them; an entry the log's
+    cleanup already removed is skipped (its commit can no longer be described, only reported)."""
+    found: list[Commit] = []
+    for version in range(first, last + 1):
+        raw = tables.lake.read_bytes(f"{spec.name}/{LOG_DIR}/{version:020d}.json")
+        if raw is not None:  # other read errors raise: the run fails rather than skip a commit
+            found.append(parse_commit(spec.name, version, raw))
+    return found
+
+
+def _is_ledger_commit(commit: Commit, stream: str) -> bool:
+    """A data commit of ``stream`` as the ledger makes them: its token, stream and commit counter."""
+    return (
+        "commit_token" in commit.metadata
+        and commit.metadata.get("stream") == stream
+        and commit_app(stream) in commit.txns
+    )
+
+
+def _named_versions(lake: Lake, stream: str, table: str, since: datetime) -> set[int]:
+    """Versions of ``table`` named by manifests of ``stream`` written since ``since`` (less an hour,
+    for clocks of other writers): a manifest is always written after the commit it names."""
+    rows = Tables(lake).read(
+        MANIFESTS_TABLE,
+        ["stream", "manifest"],
+        time_range=("written_at", since - RECOVERY_CLOCK_MARGIN, datetime(9999, 1, 1, tzinfo=UTC)),
+    )
+    named: set[int] = set()
+    for row in rows.to_pylist():
+        if row["stream"] != stream:
+            continue
+        for item in orjson.loads(row["manifest"]).get("commits") or []:
+            if isinstance(item, dict) and item.get("table") == table:
+                named.add(int(item.get("version", -1)))
+    return named
+
+
+def _parse_utc(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_iso(text)[0]
+    except ValueError:
+        return None
+
+
 def record_usage_run(
     lake: Lake,
     stream: str,
@@ -353,17 +556,20 @@ def manifested_app(spec: TableSpec) -> str:
     return f"runai-ledger/manifested/{spec.name}"
 
 
-def manifest_pending(lake: Lake, run_id: str, stream: str = LEDGER_STREAM) -> dict[str, Any] | None:
+def manifest_pending(
+    lake: Lake, run_id: str, stream: str = LEDGER_STREAM, *, pointers: Mapping[str, int] | None = None
+) -> dict[str, Any] | None:
     """One manifest for every commit the ledger made to ``stream``'s tables since the last one.
 
     Used for the ledger's own records (run records, quarantine, reconciliation), which take a
     commit per window: manifesting them once per run keeps the chain short. Only commits that
     carry the ledger's commit token are taken; a commit made by anyone else stays unmanifested
     and ``verify`` names its files. Compactions have manifests of their own (maintenance.py).
+    ``pointers`` are stored with it too (how far :func:`recover_audit_commits` looked).
     """
     tables = Tables(lake)
     commits: list[Commit] = []
-    pointers: dict[str, int] = {}
+    pointers = dict(pointers or {})
     for spec in stream_tables(stream):
         newest = tables.version(spec)
         if newest is None:

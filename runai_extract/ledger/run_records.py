@@ -169,10 +169,20 @@ def add_request_stats(result: SliceResult, before: dict[str, int], after: dict[s
 
 
 def record_run(
-    lake: Lake, run_id: str, mode: str, result: SliceResult, started_at: datetime, *, stream: str = STREAM
+    lake: Lake,
+    run_id: str,
+    mode: str,
+    result: SliceResult,
+    started_at: datetime,
+    *,
+    stream: str = STREAM,
+    finished_at: datetime | None = None,
 ) -> None:
-    """Write the slice's ingest_runs row: what the API said, what we stored, what it cost."""
-    finished = datetime.now(UTC)
+    """Write the slice's ingest_runs row: what the API said, what we stored, what it cost.
+
+    ``finished_at``: when the row is written for a run that died after its commit (the commit's time).
+    """
+    finished = finished_at or datetime.now(UTC)
     row = asdict(result)
     row.update(
         run_id=run_id,
