@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -28,6 +28,8 @@ USAGE_STREAMS = ("org", "workloads", "metrics", "quotas")
 UsageSummary = WorkloadSyncSummary | OrgSyncSummary | MetricSyncSummary | QuotaSyncSummary
 # Statuses that fail the CLI command and the Airflow task.
 FAILED = ("failed", "stalled")
+# The runs that can be partial (some workloads not read) and so hold their stream's watermark back.
+Partial = TypeVar("Partial", WorkloadSyncSummary, MetricSyncSummary, QuotaSyncSummary)
 
 
 def run_usage(
@@ -41,7 +43,7 @@ def run_usage(
 
     Metrics come after workloads: they are fetched for the workloads the lake knows, so a run of
     ``usage`` reads the GPU metrics of every workload the same run just stored. A stalled
-    workloads run says so.
+    workloads, metrics or quotas run says so.
     """
     summaries: list[UsageSummary] = []
     if stream in ("org", "usage"):
@@ -50,15 +52,20 @@ def run_usage(
         workloads = sync_workloads(settings, created_between=created_between, transport=transport)
         summaries.append(_flag_stall(settings, workloads))
     if stream in ("metrics", "usage") and created_between is None:
-        summaries.append(sync_workload_metrics(settings, transport=transport))
+        summaries.append(_flag_stall(settings, sync_workload_metrics(settings, transport=transport)))
     if stream in ("quotas", "usage") and created_between is None:
-        summaries.append(sync_quota_metrics(settings, transport=transport))
+        summaries.append(_flag_stall(settings, sync_quota_metrics(settings, transport=transport)))
     return summaries
 
 
-def _flag_stall(settings: Settings, summary: WorkloadSyncSummary) -> WorkloadSyncSummary:
-    """Turn a partial sync into ``stalled`` once partial runs have held the watermark too long."""
-    if summary.status != "partial" or summary.created_between is not None:
+def _flag_stall(settings: Settings, summary: Partial) -> Partial:
+    """Turn a partial sync into ``stalled`` once partial runs have held the watermark too long.
+
+    A backfill of workloads (``created_between``) never moves the watermark, so it cannot stall it.
+    """
+    if summary.status != "partial":
+        return summary
+    if isinstance(summary, WorkloadSyncSummary) and summary.created_between is not None:
         return summary
     stall = find_stall(
         Lake(settings.lake_uri),
