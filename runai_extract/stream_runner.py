@@ -28,6 +28,8 @@ USAGE_STREAMS = ("org", "workloads", "metrics", "quotas")
 UsageSummary = WorkloadSyncSummary | OrgSyncSummary | MetricSyncSummary | QuotaSyncSummary
 # Statuses that fail the CLI command and the Airflow task.
 FAILED = ("failed", "stalled")
+# The runs that can be partial (some workloads not read) and so hold their stream's watermark back.
+Partial = TypeVar("Partial", WorkloadSyncSummary, MetricSyncSummary, QuotaSyncSummary)
 
 
 def run_usage(
@@ -56,14 +58,12 @@ def run_usage(
     return summaries
 
 
-Stallable = TypeVar("Stallable", WorkloadSyncSummary, MetricSyncSummary, QuotaSyncSummary)
-
-
-def _flag_stall(settings: Settings, summary: Stallable) -> Stallable:
+def _flag_stall(settings: Settings, summary: Partial) -> Partial:
     """Turn a partial sync into ``stalled`` once partial runs have held the watermark too long.
 
     The metric streams too: their samples expire on the control plane, so a workload whose
     metrics fail run after run loses them for good unless the command and the task fail loudly.
+    A backfill of workloads (``created_between``) never moves the watermark, so it cannot stall it.
     """
     if summary.status != "partial":
         return summary

@@ -160,12 +160,12 @@ class Lake:
             if self.is_local:  # object stores have no directories: creating one is a wasted PUT
                 self.fs.create_dir(parent, recursive=True)
         except OSError as exc:
-            raise StorageError(f"cannot create {parent}: {_reason(exc)}") from exc
+            raise StorageError(f"cannot create {parent}: {os_error_reason(exc)}") from exc
         target = f"{final}.tmp-{uuid.uuid4().hex}" if self.is_local else final
         try:
             stream = self.fs.open_output_stream(target)
         except OSError as exc:
-            raise StorageError(f"cannot write {self.location(rel)}: {_reason(exc)}") from exc
+            raise StorageError(f"cannot write {self.location(rel)}: {os_error_reason(exc)}") from exc
         try:
             yield stream
             stream.close()
@@ -178,7 +178,7 @@ class Lake:
             if self.is_local:
                 self._remove_if_present(target)
             if isinstance(exc, OSError):
-                raise StorageError(f"cannot write {self.location(rel)}: {_reason(exc)}") from exc
+                raise StorageError(f"cannot write {self.location(rel)}: {os_error_reason(exc)}") from exc
             raise
 
     def delete(self, rel: str) -> None:
@@ -191,7 +191,7 @@ class Lake:
             return
         except OSError as exc:
             if not _is_not_found(exc):
-                raise StorageError(f"cannot delete {path}: {_reason(exc)}") from exc
+                raise StorageError(f"cannot delete {path}: {os_error_reason(exc)}") from exc
 
 
 def check_relative_path(rel: str) -> None:
@@ -234,7 +234,7 @@ def _is_not_found(exc: OSError) -> bool:
     return exc.errno == errno.ENOENT or "not found" in str(exc).lower() or "No such file" in str(exc)
 
 
-def _reason(exc: OSError) -> str:
+def os_error_reason(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC or "No space left" in str(exc):
         return "no space left on the device"
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) or "Read-only" in str(exc):

@@ -222,9 +222,9 @@ def load_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     return models
 
 
-# A <name>.sql.per_org_kind file (22_org_history/{kind}_history.sql.per_org_kind) is one definition
-# written out for every kind of org unit as <name>.sql: {kind} becomes the kind's name, {id_column}
-# its id column. Both come from transforms.orgunits.ORG_KINDS (our own registry, checked to be plain
+# A <name>.sql.per_org_kind file (src_{kind} in 10_sources, {kind}_history in 22_org_history, {kind}
+# in 23_org) is one definition written out for every kind of org unit as <name>.sql: {kind} becomes
+# the kind's name, {id_column} its id column. Both come from transforms.orgunits.ORG_KINDS (our own registry, checked to be plain
 # identifiers), never from data. The suffix keeps the template itself from reading as a model.
 _PER_ORG_KIND = "{kind}"
 _PER_ORG_KIND_SUFFIX = ".sql.per_org_kind"

@@ -33,13 +33,14 @@ from runai_extract.audit.flavours import (
     legacy_ids_moved,
     other_flavour_keys,
 )
-from runai_extract.core.errors import ApiContractError
+from runai_extract.core.errors import ApiContractError, StorageError
 from runai_extract.core.times import Window, format_api_time, format_utc
 from runai_extract.ledger.run_records import Progress, SliceResult, add_request_stats
 from transforms.audit import AuditBatch
 from transforms.catalog import AUDIT_EVENTS_TABLE
 from transforms.digest import id_set_digest
 from transforms.schemas import AUDIT_EVENTS
+from transforms.storage import os_error_reason
 from transforms.tables import StagedFile, StagedWriter, Tables
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ def stage_slice(
     except Exception as exc:  # recorded at its position by the committing thread, then re-raised there
         for refused in passes:
             _discard(tables, refused)  # a refused window leaves no staged file behind
+        if isinstance(exc, OSError):  # a disk that refuses the staged file: one line, like any lake write
+            exc = StorageError(f"cannot stage audit window {piece}: {os_error_reason(exc)}")
         outcome.result.status, outcome.result.error = "failed", str(exc)
         outcome.error = exc
     finally:

@@ -218,7 +218,8 @@ def _commit_one(
     """Commit one slice, then its quarantine, manifest and run record; a failed slice raises here.
 
     Returns whether the commit moved the watermark (to the slice's end), so the run's summary
-    needs no second read of the table log.
+    needs no second read of the table log. A failed slice raises its own error even when
+    recording it fails too (the lake unwritable, say): the first error is what the user must see.
     """
     result = staged.result
     try:
@@ -231,14 +232,24 @@ def _commit_one(
             record_audit_window(tables.lake, STREAM, result, run_id, page_size, done.commit)
         if done.watermark_moved:
             StateStore(tables.lake).mirror(STREAM, staged.piece.end, run_id)
-        return done.watermark_moved
     except Exception as exc:
         result.status, result.error = "failed", result.error or str(exc)
+        try:
+            _record_slice(tables, staged, run_id, mode, after_commit)
+        except Exception as also:  # the slice's own error is already on its way up, in one line
+            log.info("audit %s %s: the failed slice could not be recorded either: %s", mode, run_id, also)
         raise
-    finally:
-        record_run(tables.lake, run_id, mode, result, staged.started_at)
-        if after_commit is not None:
-            after_commit(tables, staged, run_id)
+    _record_slice(tables, staged, run_id, mode, after_commit)
+    return done.watermark_moved
+
+
+def _record_slice(
+    tables: Tables, staged: StagedSlice, run_id: str, mode: Mode, after_commit: AfterCommit | None
+) -> None:
+    """The slice's ingest_runs row, then what the caller adds (recheck: the reconciliation row)."""
+    record_run(tables.lake, run_id, mode, staged.result, staged.started_at)
+    if after_commit is not None:
+        after_commit(tables, staged, run_id)
 
 
 def _write_quarantine(tables: Tables, staged: StagedSlice, run_id: str) -> None:

@@ -252,14 +252,19 @@ def _usage(settings: Settings, stream: str, created_between: tuple[datetime, dat
     """Sync org units and/or workloads, refresh the views, print what each run did."""
     from runai_extract.cli.status import wide_console
     from runai_extract.cli.usage_summary import print_usage_summary
-    from runai_extract.stream_runner import raise_for_failures, run_usage
+    from runai_extract.stream_runner import FAILED, raise_for_failures, run_usage
 
     try:
         summaries = run_usage(settings, stream, created_between=created_between)
     except BaseException:
         _refresh_after_failure(settings)  # what was stored before a failure is queryable too
         raise
-    _refresh_views(settings)
+    # A run that failed or stalled without raising is a failure all the same: its error, raised
+    # below, is the one the user must see, so the refresh before it must not replace it.
+    if any(summary.status in FAILED for summary in summaries):
+        _refresh_after_failure(settings)
+    else:
+        _refresh_views(settings)
     console = wide_console()
     for summary in summaries:
         print_usage_summary(summary, console)

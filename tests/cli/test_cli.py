@@ -9,14 +9,19 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from runai_extract.fake import FakeControlPlane
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
 from tests.lake_reading import live_files
-from transforms.catalog import INGEST_RUNS_TABLE
+from transforms.catalog import INGEST_RUNS_TABLE, RECONCILIATION_TABLE
 
 CLI = [sys.executable, "-m", "runai_extract.cli"]
 
@@ -131,6 +136,66 @@ def test_a_failed_sync_keeps_its_error_when_the_view_refresh_fails_too(
     assert "credentials" in line and "warehouse" not in line
 
 
+@pytest.fixture
+def users_broken(fake: FakeControlPlane) -> Iterator[str]:
+    """The fake behind a loopback proxy that answers 500 for the users list: one org kind fails."""
+    upstream = httpx.Client(base_url=fake.base_url)
+
+    class Forward(BaseHTTPRequestHandler):
+        def _forward(self, method: str) -> None:
+            if self.path.startswith("/api/v1/users"):
+                status, body, kind = 500, b'{"message": "Something went wrong."}', "application/json"
+            else:
+                length = int(self.headers.get("content-length") or 0)
+                answer = upstream.request(
+                    method,
+                    self.path,
+                    content=self.rfile.read(length) if length else None,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                )
+                status, body = answer.status_code, answer.content
+                kind = answer.headers.get("content-type", "application/json")
+            self.send_response(status)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._forward("GET")
+
+        def do_POST(self) -> None:
+            self._forward("POST")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    upstream.close()
+
+
+def test_a_failed_org_run_keeps_its_error_when_the_view_refresh_fails_too(
+    users_broken: str, tmp_path: Path
+) -> None:
+    # The run returns (it does not raise) with the users kind failed; the warehouse cannot be
+    # opened, so the refresh before the run's error is raised fails as well.
+    (tmp_path / "warehouse.duckdb").write_text("not a database")
+    env = {
+        "RUNAI_BASE_URL": users_broken,
+        "RUNAI_CLIENT_ID": CLIENT_ID,
+        "RUNAI_CLIENT_SECRET": CLIENT_SECRET,
+        "RUNAI_MAX_ATTEMPTS": "1",
+    }
+    result = run_cli("sync", "org", env=env, home=tmp_path)
+    assert result.returncode == 1, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("runai-ledger: error: ")]
+    assert "1 run(s) did not complete: org " in line and "could not read users" in line, line
+
+
 def test_status_that_could_not_be_computed_in_full_exits_non_zero(
     fake: FakeControlPlane, tmp_path: Path
 ) -> None:
@@ -147,3 +212,30 @@ def test_status_that_could_not_be_computed_in_full_exits_non_zero(
     assert status.returncode == 1
     line = one_error_line(status)
     assert "cannot read the run records" in line and "verify" in line
+
+
+def test_status_whose_coverage_could_not_be_computed_exits_non_zero(
+    fake: FakeControlPlane, tmp_path: Path
+) -> None:
+    assert run_cli("sync", "audit", env=api_env(fake), home=tmp_path).returncode == 0
+    day = f"{fake.simulator.now - timedelta(days=1):%Y-%m-%d}"
+    rechecked = run_cli(
+        "recheck",
+        "audit",
+        "--start",
+        day,
+        "--end",
+        f"{fake.simulator.now:%Y-%m-%d}",
+        env=api_env(fake),
+        home=tmp_path,
+    )
+    assert rechecked.returncode == 0, rechecked.stderr
+    # Only the reconciliation records are damaged: the run records still read (watermarks, stalls,
+    # last runs), but coverage, which reads which windows a recheck sealed, cannot be computed.
+    broken = live_files(tmp_path / "lake", RECONCILIATION_TABLE)[0]
+    broken.write_bytes(b"PAR1 this is not parquet PAR1")
+    status = run_cli("status", home=tmp_path)
+    assert "audit: watermark" in status.stdout
+    assert "audit coverage (UTC hours)" not in status.stdout
+    assert status.returncode == 1
+    assert "cannot compute coverage" in one_error_line(status)

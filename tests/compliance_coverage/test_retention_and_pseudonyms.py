@@ -66,19 +66,23 @@ def test_a_fresh_watermark_or_a_wider_margin_decides_the_alert(
     assert "ALERT" not in printed(print_status, settings)
 
 
-def test_the_tenants_retention_is_a_setting_and_covers_workloads(
+def test_the_tenants_retention_is_a_setting_and_covers_workloads_and_metrics(
     fake: FakeControlPlane, tmp_path: Path
 ) -> None:
-    settings = settings_for(fake, tmp_path, retention="audit=120,workloads=30")
+    settings = settings_for(fake, tmp_path, retention="audit=120,workloads=30,metrics=14")
     lake = Lake(settings.lake_uri)
     StateStore(lake).commit("audit", datetime.now(UTC) - timedelta(days=100), "run-a")
     StateStore(lake).commit("workloads", datetime.now(UTC) - timedelta(days=25), "run-w")
-    [alert] = retention_alerts(lake, settings.retention, settings.retention_margin)
-    assert (alert.stream, alert.retention) == ("workloads", timedelta(days=30))
-    assert 4.9 < alert.days_left < 5.1
+    StateStore(lake).commit("metrics", datetime.now(UTC) - timedelta(days=6), "run-m")
+    metrics, workloads = retention_alerts(lake, settings.retention, settings.retention_margin)
+    assert (workloads.stream, workloads.retention) == ("workloads", timedelta(days=30))
+    assert 4.9 < workloads.days_left < 5.1
+    assert (metrics.stream, metrics.retention) == ("metrics", timedelta(days=14))
+    assert 7.9 < metrics.days_left < 8.1
 
     status = printed(print_status, settings)
     assert "ALERT retention lag: workloads: watermark" in status and "the API keeps 30 days" in status
+    assert "ALERT retention lag: metrics: watermark" in status and "the API keeps 14 days" in status
     assert re.search(r"audit: watermark .*; 20\.0 days before unsynced records leave the API", status)
     assert re.search(r"workloads: watermark .*; 5\.0 days before unsynced records leave the API", status)
 

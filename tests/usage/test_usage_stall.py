@@ -1,4 +1,4 @@
-"""A workload whose history keeps failing: partial runs, then a loud failure naming it, and `status`."""
+"""A workload whose history (or metrics) keeps failing: partial runs, then a loud failure naming it, and `status`."""
 
 from __future__ import annotations
 
@@ -19,27 +19,30 @@ from runai_extract.stream_runner import raise_for_failures, run_usage
 from tests.usage.conftest import settings_for, usage_config
 
 HISTORY = re.compile(r"/api/v1/workloads/([^/]+)/history$")
+METRICS = re.compile(r"/api/v1/workloads/([^/]+)/metrics$")
 
 
 class OneBrokenWorkload(httpx.BaseTransport):
-    """Forwards to the fake over loopback, but answers 500 for one workload's history once armed.
+    """Forwards to the fake over loopback, but answers 500 (or ``status``) for one workload's
+    history (or ``path``) once armed.
 
-    The workload is the first whose history is asked for after arming, and stays the same after.
+    The workload is the first asked for after arming, and stays the same after.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: re.Pattern[str] = HISTORY, status: int = 500) -> None:
+        self._path, self._status = path, status
         self._upstream = httpx.HTTPTransport()
         self._lock = threading.Lock()
         self.armed = False
         self.broken: str | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        match = HISTORY.search(request.url.path)
+        match = self._path.search(request.url.path)
         if self.armed and match:
             with self._lock:
                 self.broken = self.broken or match.group(1)
             if match.group(1) == self.broken:
-                return httpx.Response(500, json={"message": "Something went wrong."})
+                return httpx.Response(self._status, json={"message": "Something went wrong."})
         return self._upstream.handle_request(request)
 
     def close(self) -> None:
@@ -90,3 +93,33 @@ def test_a_partial_run_holding_back_an_old_watermark_fails_at_once(
     assert stuck.status == "stalled" and transport.broken is not None
     assert stuck.error is not None and "1 partial run(s) in a row (watermark " in stuck.error
     assert transport.broken in stuck.error
+
+
+def test_partial_metrics_runs_in_a_row_fail_naming_the_workload(
+    start_fake: Callable[..., FakeControlPlane], tmp_path: Path
+) -> None:
+    fake = start_fake(usage_config(events_per_day=200))
+    settings = settings_for(
+        fake,
+        tmp_path,
+        max_attempts=1,
+        stall_runs=2,
+        stall_after=timedelta(days=365),
+        metrics_resolution=timedelta(minutes=5),
+    )
+    [workloads] = run_usage(settings, "workloads")
+    assert workloads.status == "committed"
+    # Metrics runs retry 5xx and fail on exhausting them; a refusal (4xx) of one workload is partial.
+    transport = OneBrokenWorkload(METRICS, status=400)
+    transport.armed = True
+
+    [first] = run_usage(settings, "metrics", transport=transport)
+    assert first.status == "partial" and transport.broken is not None
+    raise_for_failures([first])  # one partial run is tolerated: the workload is read again next run
+
+    [second] = run_usage(settings, "metrics", transport=transport)
+    assert second.status == "stalled"
+    with pytest.raises(
+        LedgerError, match=rf"metrics {second.run_id}: .*2 partial run\(s\) in a row .*{transport.broken}"
+    ):
+        raise_for_failures([second])
