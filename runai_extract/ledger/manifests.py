@@ -435,7 +435,7 @@ def _audit_scan_start(lake: Lake, tables: Tables) -> int:
     """The first audit version not yet known to be manifested.
 
     From the pointer the last recovery stored; a chain written before there was a pointer starts
-    after the newest audit version its head manifest names (older commits were written when a
+    at the newest audit version its head manifest names (older commits were written when a
     missing manifest could only be reported, and their log entries may be cleaned up by now).
     """
     chain = tables.load(MANIFESTS_TABLE)
@@ -460,7 +460,8 @@ def _audit_scan_start(lake: Lake, tables: Tables) -> int:
         for c in (orjson.loads(row["manifest"]).get("commits") or [])
         if isinstance(c, dict) and c.get("table") == AUDIT_EVENTS_TABLE.name
     ]
-    return max(versions, default=-1) + 1
+    # Inclusive: a run killed between the head's manifest and its run record left the record undone.
+    return max(versions, default=0)
 
 
 def _commits(tables: Tables, spec: TableSpec, first: int, last: int) -> list[Commit]:

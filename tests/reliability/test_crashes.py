@@ -286,7 +286,8 @@ def the_user_sees_everything_once(env: dict[str, str], events: int) -> None:
     """What a user checks after a crash and a rerun: verify clean, no gap, every event once."""
     verified = cli_in_process(env, "verify", "--full")
     assert re.search(r"^audit: full, .*: OK$", verified, re.MULTILINE), verified
-    assert "audit: no gaps" in cli_in_process(env, "status")
+    status = cli_in_process(env, "status")
+    assert "audit: no gaps" in status, status
     counted = cli_in_process(
         env, "query", "select count(*) as n, count(distinct event_id) as d from audit_events", "-f", "csv"
     )
