@@ -104,11 +104,13 @@ def main() -> int:
             print(_describe(label, str(run.state), summary))
             if run.state != "success":
                 return 1
-        # Org units first (names valid at the time), then workloads; the rerun must add nothing.
+        # Org units first (names valid at the time), then workloads; the rerun must add nothing;
+        # then the GPU metrics of those workloads, which the efficiency and idle sections read.
         for dag_id, label in (
             ("runai_org_units", "org units"),
             ("runai_workloads", "workloads: first run"),
             ("runai_workloads", "workloads: rerun"),
+            ("runai_gpu_metrics", "GPU metrics of the stored workloads"),
         ):
             run = bag.dags[dag_id].test(logical_date=now)
             summary = run.get_task_instance("sync").xcom_pull(task_ids="sync")
